@@ -1,0 +1,1 @@
+"""Raster, NetCDF, CSV and JSON input and output (rasterio, xarray)."""

@@ -1,0 +1,168 @@
+"""Reading rasters onto the land-use grid, through rasterio.
+
+The land-use raster of the start year defines the grid (CRS, transform, shape). Every
+other raster must sit on exactly that grid; landsim does not resample silently, it
+says how far off a raster is and how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landsim.errors import GridMismatchError, InputError
+
+# Internal land-use maps are uint8 with this code for "no data": it keeps maps at one
+# byte per cell and lets GeoTIFF carry a colour table, which GDAL allows only on
+# 8- and 16-bit rasters. Class codes therefore run 0..254.
+NODATA = 255
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The simulation grid, as defined by the start land-use raster."""
+
+    crs: Any  # rasterio.crs.CRS, or None for a raster without one
+    transform: Any  # affine.Affine
+    shape: tuple[int, int]
+    source: Path
+
+    @property
+    def is_projected(self) -> bool:
+        return self.crs is not None and bool(self.crs.is_projected)
+
+    @property
+    def cell_area_m2(self) -> float | None:
+        """Area of one cell in m², or None where the CRS is not projected in metres."""
+        if not self.is_projected:
+            return None
+        factor = self.crs.linear_units_factor[1] if self.crs.linear_units_factor else 1.0
+        return abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d) * (
+            factor**2
+        )
+
+    @property
+    def crs_label(self) -> str:
+        if self.crs is None:
+            return "no CRS"
+        epsg = self.crs.to_epsg()
+        return f"EPSG:{epsg}" if epsg else self.crs.to_string()[:60]
+
+
+def _open(path: Path, key: str) -> Any:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    if not path.exists():
+        raise InputError(f"[{key}] file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"[{key}] {path} is a directory; give a raster file")
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(
+            f"[{key}] {path}: not a raster GDAL can read ({str(exc).splitlines()[0]}); "
+            "give a GeoTIFF or another GDAL raster"
+        ) from None
+
+
+def _read_band(ds: Any, path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Band 1 and its validity mask (False where nodata, NaN or infinite)."""
+    from rasterio.errors import RasterioError
+
+    try:
+        data = ds.read(1)
+    except RasterioError as exc:
+        raise InputError(
+            f"[{key}] {path}: the file is damaged or truncated ({str(exc).splitlines()[0]})"
+        ) from None
+    valid = np.ones(data.shape, dtype=bool)
+    if ds.nodata is not None:
+        if isinstance(ds.nodata, float) and math.isnan(ds.nodata):
+            pass
+        else:
+            valid &= data != np.array(ds.nodata).astype(data.dtype)
+    if data.dtype.kind == "f":
+        valid &= np.isfinite(data)
+    return data, valid
+
+
+def read_landuse(
+    path: Path, class_codes: list[int], key: str = "inputs.landuse"
+) -> tuple[np.ndarray, Grid]:
+    """Read the start land-use map as uint8 with :data:`NODATA`, and its grid."""
+    with _open(path, key) as ds:
+        grid = Grid(crs=ds.crs, transform=ds.transform, shape=(ds.height, ds.width), source=path)
+        data, valid = _read_band(ds, path, key)
+    if data.dtype.kind == "f":
+        frac = valid & (data != np.round(data))
+        if frac.any():
+            raise InputError(
+                f"[{key}] {path}: land use must hold integer class codes; "
+                f"{int(frac.sum()):,} cells have fractional values"
+            )
+    if not valid.any():
+        raise InputError(f"[{key}] {path}: every cell is nodata; nothing to simulate")
+    values = data[valid]
+    present, counts = np.unique(values, return_counts=True)
+    unknown = [(int(v), int(c)) for v, c in zip(present, counts, strict=True) if v not in class_codes]
+    if unknown:
+        listed = ", ".join(f"{v} ({c:,} cells)" for v, c in unknown[:8])
+        more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+        raise InputError(
+            f"[{key}] {path}: values {listed}{more} are not class codes in [[classes]] "
+            f"(codes: {', '.join(map(str, sorted(class_codes)))}); add them to the class "
+            "table or set the raster's nodata value"
+        )
+    landuse = np.full(data.shape, NODATA, dtype=np.uint8)
+    landuse[valid] = values.astype(np.uint8)
+    return landuse, grid
+
+
+def _transform_close(a: Any, b: Any, cell: float) -> bool:
+    tol = 1e-6 * max(cell, 1e-12)
+    return all(abs(x - y) <= tol for x, y in zip(tuple(a)[:6], tuple(b)[:6], strict=True))
+
+
+def check_aligned(ds: Any, grid: Grid, path: Path, key: str) -> None:
+    """Refuse a raster that is not on the land-use grid, saying how far off it is."""
+    fix = (
+        f"resample it onto the land-use grid, e.g. `rio warp {path.name} out.tif "
+        f"--like {grid.source.name}`"
+    )
+    if grid.crs != ds.crs:
+        other = f"EPSG:{ds.crs.to_epsg()}" if ds.crs and ds.crs.to_epsg() else str(ds.crs)[:60]
+        raise GridMismatchError(
+            f"[{key}] {path}: CRS {other} differs from the land-use grid's {grid.crs_label} "
+            f"({grid.source.name}); {fix}"
+        )
+    if (ds.height, ds.width) != grid.shape:
+        raise GridMismatchError(
+            f"[{key}] {path}: {ds.height} rows × {ds.width} columns, but the land-use grid "
+            f"({grid.source.name}) has {grid.shape[0]} × {grid.shape[1]}; {fix}"
+        )
+    cell = abs(grid.transform.a)
+    if not _transform_close(ds.transform, grid.transform, cell):
+        t, g = ds.transform, grid.transform
+        raise GridMismatchError(
+            f"[{key}] {path}: transform differs from the land-use grid's ({grid.source.name}): "
+            f"origin ({t.c:.3f}, {t.f:.3f}) cell ({t.a:g}, {t.e:g}) vs origin "
+            f"({g.c:.3f}, {g.f:.3f}) cell ({g.a:g}, {g.e:g}); {fix}"
+        )
+
+
+def read_aligned(path: Path, grid: Grid, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read band 1 of a raster that must sit on ``grid``; returns (data, valid)."""
+    with _open(path, key) as ds:
+        check_aligned(ds, grid, path, key)
+        return _read_band(ds, path, key)
+
+
+def probe_aligned(path: Path, grid: Grid, key: str) -> None:
+    """Check that a raster opens and sits on ``grid`` without reading its pixels."""
+    with _open(path, key) as ds:
+        check_aligned(ds, grid, path, key)

@@ -1,0 +1,244 @@
+"""Writing outputs atomically: GeoTIFF maps, the NetCDF stack, CSV and JSON.
+
+A run writes everything into a hidden staging folder beside the output folder and
+moves the finished files into place only when all of them are complete, so an
+interrupted run leaves either the previous results or the new ones, never a mix of
+half-written files.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landsim.errors import OutputError
+from landsim.io.raster import NODATA, Grid
+
+# Files a run writes; an output folder holding any of them counts as holding results.
+RESULT_PATTERNS = (
+    "landuse_*.tif",
+    "landsim.nc",
+    "summary.csv",
+    "compliance.json",
+    "provenance.json",
+)
+
+
+def existing_results(out_dir: Path) -> list[str]:
+    if not out_dir.is_dir():
+        return []
+    found: set[str] = set()
+    for pattern in RESULT_PATTERNS:
+        found.update(p.name for p in out_dir.glob(pattern))
+    return sorted(found)
+
+
+def check_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse an output folder that holds results, unless ``overwrite``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"output {out_dir} exists and is not a folder; choose another -o")
+    found = existing_results(out_dir)
+    if found and not overwrite:
+        shown = ", ".join(found[:3]) + (" …" if len(found) > 3 else "")
+        raise OutputError(
+            f"output folder {out_dir} already holds results ({shown}); "
+            "pass --overwrite to replace them, or choose another folder with -o"
+        )
+
+
+def _disk_error(exc: OSError, where: Path) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        return OutputError(f"disk full while writing {where}; free space or choose another -o")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"cannot write {where}: permission denied; choose another -o")
+    return OutputError(f"cannot write {where}: {exc.strerror or exc}")
+
+
+@contextmanager
+def staged_output(out_dir: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a staging folder; on success move its files into ``out_dir``.
+
+    Old result files that the new run does not write are removed too (with
+    ``overwrite``), so a folder never mixes two runs.
+    """
+    check_output_dir(out_dir, overwrite)
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
+        # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
+    except OSError as exc:
+        raise _disk_error(exc, parent) from None
+    try:
+        yield staging
+        try:
+            if not out_dir.exists():
+                os.replace(staging, out_dir)
+                return
+            stale = set(existing_results(out_dir))
+            for f in sorted(staging.iterdir()):
+                os.replace(f, out_dir / f.name)
+                stale.discard(f.name)
+            for name in stale:
+                (out_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise _disk_error(exc, out_dir) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _atomic_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _finish(tmp: Path, path: Path) -> None:
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = _atomic_path(path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        _finish(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _disk_error(exc, path) from None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    tmp = _atomic_path(path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(rows)
+        _finish(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _disk_error(exc, path) from None
+
+
+def _hex_to_rgb(color: str) -> tuple[int, int, int, int]:
+    return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16), 255)
+
+
+def write_geotiff(
+    path: Path,
+    landuse: np.ndarray,
+    grid: Grid,
+    colors: dict[int, str],
+    compress: str,
+    tags: dict[str, str],
+) -> None:
+    """A land-use map as a tiled uint8 GeoTIFF with nodata and a colour table."""
+    import rasterio
+
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": grid.shape[0],
+        "width": grid.shape[1],
+        "count": 1,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": NODATA,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    if compress != "none":
+        profile["compress"] = compress
+        profile["predictor"] = 2
+    tmp = _atomic_path(path)
+    try:
+        with rasterio.open(tmp, "w", **profile) as ds:
+            ds.write(landuse, 1)
+            cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
+            cmap[NODATA] = (0, 0, 0, 0)
+            ds.write_colormap(1, cmap)
+            ds.update_tags(**tags)
+        _finish(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _disk_error(exc, path) from None
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_netcdf(
+    path: Path,
+    maps: dict[int, np.ndarray],
+    grid: Grid,
+    class_codes: list[int],
+    class_names: list[str],
+    attrs: dict[str, str],
+    compress: bool,
+) -> None:
+    """The output maps as ``landuse(time, y, x)`` with a CF grid mapping."""
+    import xarray as xr
+
+    ny, nx = grid.shape
+    t = grid.transform
+    x = t.c + t.a * (np.arange(nx) + 0.5)
+    y = t.f + t.e * (np.arange(ny) + 0.5)
+    years = sorted(maps)
+    stack = np.stack([maps[yr] for yr in years])
+    spatial_ref = xr.DataArray(
+        np.int32(0),
+        attrs={
+            "crs_wkt": grid.crs.to_wkt() if grid.crs else "",
+            "spatial_ref": grid.crs.to_wkt() if grid.crs else "",
+            "GeoTransform": " ".join(str(v) for v in (t.c, t.a, t.b, t.f, t.d, t.e)),
+        },
+    )
+    landuse = xr.DataArray(
+        stack,
+        dims=("time", "y", "x"),
+        attrs={
+            "long_name": "simulated land use",
+            "grid_mapping": "spatial_ref",
+            "flag_values": np.array(class_codes, dtype=np.uint8),
+            "flag_meanings": " ".join(n.replace(" ", "_") for n in class_names),
+        },
+    )
+    ds = xr.Dataset(
+        {"landuse": landuse, "spatial_ref": spatial_ref},
+        coords={
+            "time": ("time", np.array(years, dtype=np.int32), {"long_name": "year"}),
+            "y": ("y", y, {"standard_name": "projection_y_coordinate", "units": "m"}),
+            "x": ("x", x, {"standard_name": "projection_x_coordinate", "units": "m"}),
+        },
+        attrs={"Conventions": "CF-1.8", **attrs},
+    )
+    enc: dict[str, Any] = {"_FillValue": np.uint8(NODATA), "dtype": "uint8"}
+    if compress:
+        enc.update(zlib=True, complevel=4, chunksizes=(1, min(512, ny), min(512, nx)))
+    tmp = _atomic_path(path)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf", encoding={"landuse": enc})
+        _finish(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _disk_error(exc, path) from None
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,12 @@
+"""numba kernels: plain arrays in, ``out`` arrays filled, nothing returned.
+
+Nothing here imports xarray, rasterio, pydantic or landsim's upper layers, reads files,
+logs or touches a global random state (``tests/test_layers.py`` checks it).
+"""
+
+from landsim.kernels.allocate import select_top
+from landsim.kernels.neighborhood import neighborhood_effect
+from landsim.kernels.potential import urban_potential
+from landsim.kernels.random import stream_key
+
+__all__ = ["neighborhood_effect", "select_top", "stream_key", "urban_potential"]

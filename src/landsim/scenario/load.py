@@ -1,0 +1,331 @@
+"""TOML → validated :class:`Scenario`: ``extends`` inheritance, path resolution, errors.
+
+Paths are resolved relative to the file that states them, before files are merged, so
+a variant in another folder can extend a base without restating its paths. Errors name
+the file and the key path (``[simulation.end_year]``) and, for a misspelt key, the
+closest allowed key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from landsim.errors import ScenarioError
+from landsim.scenario.schema import Scenario
+
+MAX_EXTENDS_DEPTH = 32
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read, merge (``extends``), resolve and validate a scenario file.
+
+    Parameters
+    ----------
+    path
+        The scenario TOML file.
+    overrides
+        Keys to set after merging, as a nested dict (e.g. ``{"simulation": {"seed": 3}}``).
+    """
+    path = Path(path)
+    data, origins = _read_chain(path.resolve(), chain=())
+    if overrides:
+        _merge(data, overrides, origins, path, prefix=())
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_validation_error(exc, path, origins)) from None
+    scenario._source = path.resolve()
+    return scenario
+
+
+def loads(text: str, base_dir: str | Path = ".", name: str = "<string>") -> Scenario:
+    """Validate a scenario given as TOML text (paths relative to ``base_dir``)."""
+    fake = Path(base_dir).resolve() / name
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{name}: not valid TOML: {exc}") from None
+    if "extends" in data:
+        raise ScenarioError(f"{name}: 'extends' needs a scenario file, not a string")
+    _resolve_paths(data, fake.parent)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_validation_error(exc, fake, {})) from None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: scenario file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a directory, not a scenario file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario file: {exc.strerror}") from None
+
+
+def _read_chain(
+    path: Path, chain: tuple[Path, ...]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], Path]]:
+    if path in chain:
+        loop = " -> ".join(p.name for p in (*chain, path))
+        raise ScenarioError(f"{chain[-1]}: [extends] loops back on itself ({loop}); break the loop")
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError(f"{path}: [extends] chain deeper than {MAX_EXTENDS_DEPTH} files")
+    data = _read_toml(path)
+    _resolve_paths(data, path.parent)
+    base_ref = data.pop("extends", None)
+    if base_ref is None:
+        origins: dict[tuple[str, ...], Path] = {}
+        for key_path in _leaf_paths(data, ()):
+            origins[key_path] = path
+        return data, origins
+    if not isinstance(base_ref, str):
+        raise ScenarioError(f"{path}: [extends] must be a file name (string), got {base_ref!r}")
+    base_path = (path.parent / base_ref).resolve()
+    if not base_path.is_file():
+        raise ScenarioError(
+            f"{path}: [extends] file not found: {base_path} (paths are relative to {path.name})"
+        )
+    base, origins = _read_chain(base_path, (*chain, path))
+    _merge(base, data, origins, path, prefix=())
+    return base, origins
+
+
+def _leaf_paths(d: Any, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _leaf_paths(v, (*prefix, str(k)))
+    else:
+        yield prefix
+
+
+def _merge(
+    base: dict[str, Any],
+    over: dict[str, Any],
+    origins: dict[tuple[str, ...], Path],
+    source: Path,
+    prefix: tuple[str, ...],
+) -> None:
+    """Deep-merge ``over`` into ``base``: tables merge key by key, anything else replaces."""
+    for k, v in over.items():
+        key_path = (*prefix, str(k))
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v, origins, source, key_path)
+        else:
+            base[k] = v
+            for stale in [p for p in origins if p[: len(key_path)] == key_path]:
+                del origins[stale]
+            for leaf in _leaf_paths(v, key_path):
+                origins[leaf] = source
+
+
+def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
+    """Make every path-valued key absolute, relative to the file that states it."""
+
+    def fix(container: dict[str, Any], key: str) -> None:
+        v = container.get(key)
+        if isinstance(v, str) and v:
+            container[key] = str((base_dir / Path(v).expanduser()).resolve())
+
+    inputs = data.get("inputs")
+    if isinstance(inputs, dict):
+        fix(inputs, "landuse")
+        drivers = inputs.get("drivers")
+        if isinstance(drivers, dict):
+            for name, spec in drivers.items():
+                if isinstance(spec, dict):
+                    fix(spec, "path")
+                else:
+                    fix(drivers, name)
+    suit = data.get("suitability")
+    if isinstance(suit, dict):
+        fix(suit, "path")
+    cons = data.get("constraints")
+    if isinstance(cons, dict):
+        for spec in cons.values():
+            if isinstance(spec, dict):
+                fix(spec, "path")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...], data_model: type[BaseModel]) -> tuple[Any, ...]:
+    """Drop the tags pydantic inserts for unions (``demand.targets.unit`` → ``demand.unit``)."""
+    out: list[Any] = []
+    ann: Any = data_model
+    for part in loc:
+        ann = _unwrap_optional(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            if isinstance(part, str) and part in ann.model_fields:
+                out.append(part)
+                ann = ann.model_fields[part].annotation
+                continue
+            out.append(part)
+            ann = None
+            continue
+        origin = typing.get_origin(ann)
+        args = typing.get_args(ann)
+        if origin in (typing.Union, types.UnionType):
+            member = _union_member(args, part)
+            if member is not None:
+                ann = member  # a tag: consume it without adding to the path
+                continue
+            out.append(part)
+            ann = None
+            continue
+        if origin is dict:
+            out.append(part)
+            ann = args[1] if len(args) == 2 else None
+            continue
+        if origin is list:
+            out.append(part)
+            ann = args[0] if args else None
+            continue
+        out.append(part)
+        ann = None
+    return tuple(out)
+
+
+def _unwrap_optional(ann: Any) -> Any:
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _unwrap_optional(typing.get_args(ann)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap_optional(args[0])
+    return ann
+
+
+def _union_member(args: tuple[Any, ...], tag: Any) -> Any:
+    for a in args:
+        a = _unwrap_optional(a)
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            f = a.model_fields.get("method")
+            if f is not None and tag in typing.get_args(f.annotation):
+                return a
+            if tag == a.__name__:
+                return a
+    return None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at ``loc`` (for suggesting allowed keys)."""
+    ann: Any = Scenario
+    for part in loc:
+        ann = _unwrap_optional(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = ann.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            ann = field.annotation
+            continue
+        origin = typing.get_origin(ann)
+        args = typing.get_args(ann)
+        if origin is dict:
+            ann = args[1]
+        elif origin is list:
+            ann = args[0]
+        elif origin in (typing.Union, types.UnionType):
+            member = _union_member(args, part)
+            if member is None:
+                return None
+            ann = member
+        else:
+            return None
+    ann = _unwrap_optional(ann)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        for a in typing.get_args(ann):
+            a = _unwrap_optional(a)
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                return a
+    return None
+
+
+def _format_one(err: Any) -> tuple[tuple[Any, ...], str]:
+    raw_loc = tuple(err["loc"])
+    loc = _clean_loc(raw_loc, Scenario)
+    etype = err["type"]
+    key = _format_loc(loc)
+    if etype == "extra_forbidden":
+        parent = _model_at(raw_loc[:-1])
+        name = str(loc[-1])
+        allowed = sorted(parent.model_fields) if parent else []
+        hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        msg = f"[{key}] unknown key"
+        if hint:
+            msg += f"; did you mean '{hint[0]}'?"
+        if allowed:
+            msg += f" (allowed here: {', '.join(allowed)})"
+        return loc, msg
+    if etype == "missing":
+        return loc, f"[{key}] is required but missing"
+    if etype == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return loc, (
+            f"[{key}.{ctx.get('discriminator', 'method').strip(chr(39))}] "
+            f"{ctx.get('tag')!r} is not allowed (choose one of: {ctx.get('expected_tags')})"
+        )
+    if etype == "union_tag_not_found":
+        ctx = err.get("ctx", {})
+        return loc, f"[{key}] needs '{ctx.get('discriminator', 'method').strip(chr(39))}'"
+    if etype == "literal_error":
+        exp = err.get("ctx", {}).get("expected", "")
+        return loc, f"[{key}] {err['input']!r} is not allowed (choose one of: {exp})"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = err.get("input")
+    show_got = etype not in ("value_error", "assertion_error") and not isinstance(got, dict | list)
+    where = f"[{key}] " if key else ""
+    return loc, f"{where}{msg}" + (f" (got {got!r})" if show_got else "")
+
+
+def _format_validation_error(
+    exc: ValidationError, path: Path, origins: dict[tuple[str, ...], Path]
+) -> str:
+    # A misspelt key shows up twice: as unknown, and as the real key missing. The
+    # unknown one carries the suggestion, so it goes first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    loc, msg = _format_one(errors[0])
+    src = path
+    str_loc = tuple(str(p) for p in loc)
+    for n in range(len(str_loc), 0, -1):
+        hits = [f for p, f in origins.items() if p[:n] == str_loc[:n]]
+        if hits:
+            src = hits[-1]
+            break
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return f"{src}: {msg}" + (more if len(errors) > 1 else "")

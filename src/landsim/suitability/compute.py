@@ -1,0 +1,81 @@
+"""Urban suitability from a raster, a logistic function of drivers, or uniform."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from landsim.errors import InputError
+from landsim.io.raster import Grid, read_aligned
+from landsim.scenario.schema import Scenario
+
+log = logging.getLogger(__name__)
+
+
+def _driver(scenario: Scenario, name: str, grid: Grid, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    spec = scenario.inputs.driver_specs()[name]
+    key = f"inputs.drivers.{name}"
+    data, ok = read_aligned(spec.path, grid, key)
+    x = data.astype(np.float64)
+    ok &= valid
+    if not ok.any():
+        raise InputError(
+            f"[{key}] {spec.path}: no valid value on the land-use area (all nodata, NaN or "
+            "infinite); fix the raster or drop the driver"
+        )
+    if spec.transform == "log1p":
+        bad = ok & (x <= -1)
+        if bad.any():
+            raise InputError(
+                f"[{key}] {spec.path}: transform 'log1p' needs values > -1; "
+                f"{int(bad.sum()):,} cells are not"
+            )
+        x = np.log1p(np.where(ok, x, 0.0))
+    elif spec.transform == "sqrt":
+        bad = ok & (x < 0)
+        if bad.any():
+            raise InputError(
+                f"[{key}] {spec.path}: transform 'sqrt' needs values >= 0; "
+                f"{int(bad.sum()):,} cells are negative"
+            )
+        x = np.sqrt(np.where(ok, x, 0.0))
+    return x * spec.scale, ok
+
+
+def compute_suitability(scenario: Scenario, grid: Grid, valid: np.ndarray) -> np.ndarray:
+    """Suitability in [0, 1], float32, 0 outside ``valid``."""
+    spec = scenario.suitability
+    if spec.method == "uniform":
+        return np.where(valid, np.float32(1.0), np.float32(0.0)).astype(np.float32)
+    if spec.method == "raster":
+        assert spec.path is not None
+        data, ok = read_aligned(spec.path, grid, "suitability.path")
+        ok &= valid
+        vals = data[ok]
+        if vals.size and (vals.min() < 0 or vals.max() > 1):
+            raise InputError(
+                f"[suitability.path] {spec.path}: values must lie in [0, 1], found "
+                f"{float(vals.min()):g}..{float(vals.max()):g}; rescale the raster"
+            )
+        missing = int((valid & ~ok).sum())
+        if missing:
+            log.warning(
+                f"[suitability.path] {spec.path}: {missing:,} land cells are nodata and get "
+                "suitability 0"
+            )
+        return np.where(ok, data, 0).astype(np.float32)
+    z = np.full(grid.shape, spec.intercept, dtype=np.float64)
+    ok_all = valid.copy()
+    for name, coef in spec.coefficients.items():
+        x, ok = _driver(scenario, name, grid, valid)
+        z += coef * np.where(ok, x, 0.0)
+        missing = int((valid & ~ok).sum())
+        if missing:
+            log.warning(
+                f"[inputs.drivers.{name}] {missing:,} land cells are nodata in this driver "
+                "and get suitability 0"
+            )
+        ok_all &= ok
+    s = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+    return np.where(ok_all, s, 0.0).astype(np.float32)
