@@ -159,7 +159,8 @@ def _input_files(s: Scenario) -> dict[str, Path]:
     if s.suitability.path is not None:
         files["suitability.path"] = s.suitability.path
     for name, c in s.constraints.items():
-        files[f"constraints.{name}.path"] = c.path
+        if c.enabled:
+            files[f"constraints.{name}.path"] = c.path
     return files
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -106,6 +107,10 @@ class _Progress:
             self._bar.stop()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option(
@@ -122,6 +127,8 @@ def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) 
     from landsim.io.write import check_output_dir
     from landsim.scenario import load
 
+    # A terminated run unwinds like Ctrl-C, so the staging folder is removed.
+    signal.signal(signal.SIGTERM, _terminate)
     t0 = time.perf_counter()
     sc = load(scenario)
     out = output if output is not None else api.default_output_dir(sc)
@@ -135,16 +142,22 @@ def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) 
     click.echo(f"scenario  {sc.name} ({s['start_year']} → {s['end_year']}, seed {prepared.seed})")
     click.echo(
         f"urban     {s['urban_start_cells']:,} → {s['urban_end_cells']:,} cells"
-        f"{_fmt_km2(s['urban_start_km2'])[:-1]} → {_fmt_km2(s['urban_end_km2'])[2:]}"
-        if s["urban_start_km2"] is not None
-        else f"urban     {s['urban_start_cells']:,} → {s['urban_end_cells']:,} cells"
+        + (
+            f" ({s['urban_start_km2']:,.1f} → {s['urban_end_km2']:,.1f} km²)"
+            if s["urban_start_km2"] is not None
+            else ""
+        )
     )
     taken = ", ".join(f"{k} {v:,}" for k, v in s["taken_from"].items() if v)
     click.echo(f"taken     {taken or 'nothing'} (cells)")
     click.echo(f"cropland  {s['cropland_lost_cells']:,} cells lost{_fmt_km2(s['cropland_lost_km2'])}")
     if s["violations"]:
-        viol = ", ".join(f"{k} {v:,}" for k, v in s["violations"].items())
-        click.echo(f"rules     violations: {viol}")
+        viol = s["violations"]
+        if any(viol.values()):
+            listed = ", ".join(f"{k} {v:,}" for k, v in viol.items() if v)
+            click.echo(f"rules     VIOLATED (cells): {listed}")
+        else:
+            click.echo(f"rules     kept: {', '.join(viol)} (0 cells break them)")
     click.echo(f"time      {elapsed:.1f} s")
     click.echo(f"outputs   {result.out_dir}")
     for f in result.files:

@@ -57,6 +57,8 @@ def _blocks_growth(layer: Layer) -> np.ndarray:
 def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
     layers = {}
     for name, spec in scenario.constraints.items():
+        if not spec.enabled:
+            continue
         key = f"constraints.{name}.path"
         data, valid = read_aligned(spec.path, grid, key)
         inside = valid & np.isin(data, np.asarray(spec.inside))
