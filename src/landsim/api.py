@@ -140,7 +140,10 @@ def validate_scenario(path: str | Path) -> dict[str, Any]:
         "urban_start_cells": observed,
         "urban_end_cells": demand[sim.end_year],
         "candidate_cells": int(constraints.candidate.sum()),
-        "constraints": {k: v.rule for k, v in constraints.layers.items()},
+        "constraints": {
+            k: v.rule if v.enforced else f"{v.rule}, reported only"
+            for k, v in constraints.layers.items()
+        },
     }
 
 
@@ -159,8 +162,7 @@ def _input_files(s: Scenario) -> dict[str, Path]:
     if s.suitability.path is not None:
         files["suitability.path"] = s.suitability.path
     for name, c in s.constraints.items():
-        if c.enabled:
-            files[f"constraints.{name}.path"] = c.path
+        files[f"constraints.{name}.path"] = c.path
     return files
 
 
@@ -295,7 +297,8 @@ def _compliance(p: Prepared, res: SimulationResult) -> dict[str, Any]:
                 "file": str(layer.path),
                 "cells_inside": int(layer.inside.sum()),
                 "km2_inside": _km2(int(layer.inside.sum()), p.grid),
-                "cells_taken_from_growth": p.constraints.taken_away[name],
+                "enforced": layer.enforced,
+                "cells_taken_from_growth": p.constraints.taken_away.get(name, 0),
             }
             for name, layer in layers.items()
         },
@@ -398,10 +401,16 @@ def run_prepared(
     crop_codes = [c.code for c in s.classes if c.role == "cropland"]
     start_c, end_c = res.class_counts[sim.start_year], res.class_counts[sim.end_year]
     crop_lost = int(sum(start_c[c] - end_c[c] for c in crop_codes))
+    checked = compliance["final_check_from_maps"]["lines"]
     violations = {
         name: v["violations"]
-        for name, v in compliance["final_check_from_maps"]["lines"].items()
-        if v["violations"] is not None
+        for name, v in checked.items()
+        if v["violations"] is not None and p.constraints.layers[name].enforced
+    }
+    encroachment = {
+        name: v["violations"]
+        for name, v in checked.items()
+        if v["violations"] is not None and not p.constraints.layers[name].enforced
     }
     summary = {
         "start_year": sim.start_year,
@@ -413,6 +422,7 @@ def run_prepared(
         "cropland_lost_cells": crop_lost,
         "cropland_lost_km2": _km2(crop_lost, p.grid),
         "violations": violations,
+        "encroachment": encroachment,
         "taken_from": {
             c.name: int(sum(r.from_class[c.code] for r in res.records))
             for c in s.classes

@@ -158,6 +158,9 @@ def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) 
             click.echo(f"rules     VIOLATED (cells): {listed}")
         else:
             click.echo(f"rules     kept: {', '.join(viol)} (0 cells break them)")
+    if s["encroachment"]:
+        listed = ", ".join(f"{k} {v:,}" for k, v in s["encroachment"].items())
+        click.echo(f"reported  growth against lines not enforced (cells): {listed}")
     click.echo(f"time      {elapsed:.1f} s")
     click.echo(f"outputs   {result.out_dir}")
     for f in result.files:

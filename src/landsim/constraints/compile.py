@@ -11,7 +11,8 @@ Each layer keeps its own rule (the lines of 三区三线 are not merged by hand)
 ``factor``
     potential multiplied by ``factor`` inside (a soft rule; 0 acts as a hard one).
 
-A layer's nodata cells count as outside it. The compiled result also says how many
+A layer's nodata cells count as outside it. A layer with ``enforce = false`` is read and
+reported (how much growth encroaches on it) but does not constrain growth. The compiled result also says how many
 cells each layer takes away from growth, so an infeasible demand can name the layer.
 """
 
@@ -34,6 +35,7 @@ class Layer:
     path: Path
     inside: np.ndarray  # bool, True inside the line
     factor: float | None = None
+    enforced: bool = True  # False: reported in compliance only
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,11 @@ def _blocks_growth(layer: Layer) -> np.ndarray:
 def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
     layers = {}
     for name, spec in scenario.constraints.items():
-        if not spec.enabled:
-            continue
         key = f"constraints.{name}.path"
         data, valid = read_aligned(spec.path, grid, key)
         inside = valid & np.isin(data, np.asarray(spec.inside))
         assert spec.rule is not None  # filled in by the schema
-        layers[name] = Layer(name, spec.rule, spec.path, inside, spec.factor)
+        layers[name] = Layer(name, spec.rule, spec.path, inside, spec.factor, spec.enforce)
     return layers
 
 
@@ -75,7 +75,9 @@ def compile_constraints(
         layers = read_layers(scenario, grid)
     urban = scenario.urban_class.code
     base = (landuse != NODATA) & (landuse != urban)
-    blocked = {name: _blocks_growth(layer) & base for name, layer in layers.items()}
+    blocked = {
+        name: _blocks_growth(layer) & base for name, layer in layers.items() if layer.enforced
+    }
     any_block = np.zeros(landuse.shape, dtype=np.uint8)
     for b in blocked.values():
         any_block += b  # count of layers forbidding each cell
@@ -85,12 +87,12 @@ def compile_constraints(
 
     factor = None
     for layer in layers.values():
-        if layer.rule == "factor" and layer.factor not in (0, 1):
+        if layer.enforced and layer.rule == "factor" and layer.factor not in (0, 1):
             if factor is None:
                 factor = np.ones(landuse.shape, dtype=np.float32)
             factor[layer.inside] *= np.float32(layer.factor)
     for name, layer in layers.items():
-        if layer.rule == "construction_inside_only" and not layer.inside.any():
+        if layer.enforced and layer.rule == "construction_inside_only" and not layer.inside.any():
             raise InputError(
                 f"[constraints.{name}.path] {layer.path}: no cell is inside the layer "
                 f"(inside = {scenario.constraints[name].inside}), so nothing could grow; "

@@ -207,8 +207,9 @@ class Constraint(_Strict):
         default_factory=lambda: [1], min_length=1, description="raster values meaning 'inside'"
     )
     factor: float | None = Field(default=None, ge=0, le=1)
-    enabled: bool = Field(
-        default=True, description="false switches the layer off (a variant can drop a line)"
+    enforce: bool = Field(
+        default=True,
+        description="false: the layer is only reported (encroachment), it does not constrain",
     )
     description: str = ""
 
