@@ -6,7 +6,8 @@ test data copied next to it (see SOURCE.md) and writes, on the exact grid of
 
 ``slope_deg.tif``
     slope in degrees from ``wh_df_dem.tif`` (numpy.gradient, central differences, 30 m
-    cells), float32 rounded to 0.1° (finer digits are DEM noise and cost megabytes), nodata -9999 where the DEM or a neighbour is nodata.
+    cells), float32 rounded to 0.1° (finer digits are DEM noise and cost megabytes),
+    nodata -9999 where the DEM or a neighbour is nodata.
 ``dist_urban_2003_m.tif``, ``dist_urban_2013_m.tif``
     Euclidean distance in metres to the nearest urban (class 4) cell of that year
     (scipy.ndimage.distance_transform_edt), uint16 clipped to 65534, nodata 65535.
@@ -130,13 +131,7 @@ def fit_suitability(
     and a held-out half. Newton–Raphson (IRLS) on standardised predictors, reported in
     the drivers' own units.
     """
-    ok = (
-        valid
-        & (lu03 != URBAN)
-        & (lu03 != WATER)
-        & (slope > -9999)
-        & pop_valid
-    )
+    ok = valid & (lu03 != URBAN) & (lu03 != WATER) & (slope > -9999) & pop_valid
     idx = np.flatnonzero(ok.ravel())[::7]
     y = (lu13.ravel()[idx] == URBAN).astype(np.float64)
     x = np.column_stack(
@@ -170,8 +165,8 @@ def fit_suitability(
     auc = (ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return {
         "method": "logistic regression (IRLS), target: non-urban non-water 2003 cell urban in 2013",
-        "sample_cells": int(len(idx)),
-        "sample_rule": "every 7th eligible cell in row-major order; even positions fit, odd held out",
+        "sample_cells": len(idx),
+        "sample_rule": "every 7th eligible cell, row-major; even positions fit, odd held out",
         "became_urban_share": float(y.mean()),
         "intercept": round(float(intercept), 4),
         "coefficients": {n: round(float(c), 4) for n, c in zip(names, coef, strict=True)},
@@ -192,7 +187,11 @@ def main() -> None:
     water_layer, water_valid, _ = _read("WaterWuhan.tif")
     base = {k: profile[k] for k in ("driver", "width", "height", "count", "crs", "transform")}
     common = {"source": "derived from the PLUS Wuhan test data by make_derived_layers.py"}
-    illustrative = {**common, "illustrative": "true", "planning_status": "ILLUSTRATIVE, not official"}
+    illustrative = {
+        **common,
+        "illustrative": "true",
+        "planning_status": "ILLUSTRATIVE, not official",
+    }
 
     slope = slope_degrees(dem, dem_valid)
     _write("slope_deg.tif", slope, base, -9999.0, {**common, "DESCRIPTION": "slope, degrees"})

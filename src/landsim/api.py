@@ -79,15 +79,16 @@ def _check_feasible(p: Prepared) -> None:
         return
     missing = needed - available
     parts = sorted(p.constraints.taken_away.items(), key=lambda kv: -kv[1])
-    takers = "; ".join(
-        f"{name} takes {n:,} ({p.constraints.taken_away_only[name]:,} by it alone)"
+    takers = ", ".join(
+        f"{name} {n:,} ({p.constraints.taken_away_only[name]:,} by it alone)"
         for name, n in parts
         if n
     )
+    where = f"{p.scenario.source}: " if p.scenario.source else ""
     raise DemandError(
-        f"[demand] {sim.end_year} needs {needed:,} new urban cells but only {available:,} "
-        f"cells may become urban: {missing:,} cells missing"
-        + (f" ({takers})" if takers else "")
+        f"{where}[demand] {sim.end_year} needs {needed:,} new urban cells but only "
+        f"{available:,} cells may become urban: {missing:,} cells missing"
+        + (f"; cells taken from growth by {takers}" if takers else "")
         + "; lower the demand or relax a layer in [constraints]"
     )
 

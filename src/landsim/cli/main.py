@@ -114,11 +114,19 @@ def _terminate(signum: int, frame: object) -> None:
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option(
-    "-o", "--output", "output", type=click.Path(path_type=Path), default=None,
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Output folder [default: runs/<scenario name>].",
 )
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
-              help="Random seed; overrides [simulation.seed].")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=None,
+    help="Random seed; overrides [simulation.seed].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace results already in the output folder.")
 @_user_errors
 def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) -> None:
@@ -150,7 +158,9 @@ def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) 
     )
     taken = ", ".join(f"{k} {v:,}" for k, v in s["taken_from"].items() if v)
     click.echo(f"taken     {taken or 'nothing'} (cells)")
-    click.echo(f"cropland  {s['cropland_lost_cells']:,} cells lost{_fmt_km2(s['cropland_lost_km2'])}")
+    click.echo(
+        f"cropland  {s['cropland_lost_cells']:,} cells lost{_fmt_km2(s['cropland_lost_km2'])}"
+    )
     if s["violations"]:
         viol = s["violations"]
         if any(viol.values()):

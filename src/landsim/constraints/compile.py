@@ -12,8 +12,9 @@ Each layer keeps its own rule (the lines of 三区三线 are not merged by hand)
     potential multiplied by ``factor`` inside (a soft rule; 0 acts as a hard one).
 
 A layer's nodata cells count as outside it. A layer with ``enforce = false`` is read and
-reported (how much growth encroaches on it) but does not constrain growth. The compiled result also says how many
-cells each layer takes away from growth, so an infeasible demand can name the layer.
+reported (how much growth encroaches on it) but does not constrain growth. The compiled
+result also says how many cells each layer takes away from growth, so an infeasible
+demand can name the layer.
 """
 
 from __future__ import annotations

@@ -109,7 +109,9 @@ def read_landuse(
         raise InputError(f"[{key}] {path}: every cell is nodata; nothing to simulate")
     values = data[valid]
     present, counts = np.unique(values, return_counts=True)
-    unknown = [(int(v), int(c)) for v, c in zip(present, counts, strict=True) if v not in class_codes]
+    unknown = [
+        (int(v), int(c)) for v, c in zip(present, counts, strict=True) if v not in class_codes
+    ]
     if unknown:
         listed = ", ".join(f"{v} ({c:,} cells)" for v, c in unknown[:8])
         more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""

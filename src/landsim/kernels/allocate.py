@@ -7,10 +7,10 @@ from numba import prange
 
 from landsim.kernels._jit import jit_parallel
 
-# Rows are split into this many chunks for the parallel histogram passes. The chunk
-# count does not change the result (the selected set is defined without it); it only
-# bounds the memory of the per-chunk histograms.
-_MAX_CHUNKS = 32
+# Rows are split into this many chunks for the parallel histogram passes (enough to
+# balance a few threads). The chunk count does not change the result (the selected set
+# is defined without it); it sets how many histograms are cleared per call (0.8 MB each).
+_MAX_CHUNKS = 8
 _SIGN = np.uint32(0x80000000)
 
 

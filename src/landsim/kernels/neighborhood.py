@@ -24,20 +24,20 @@ def neighborhood_effect(
     summed in a fixed order, so the result is the same for any number of threads.
     """
     ny, nx = landuse.shape
-    for i in prange(ny):
-        for j in range(nx):
-            s = np.float32(0.0)
-            for dj in range(-radius, radius + 1):
-                jj = j + dj
-                if 0 <= jj < nx:
-                    s += weights[landuse[i, jj]]
-            work[i, j] = s
     inv = np.float32(1.0 / ((2 * radius + 1) ** 2 - 1))
     for i in prange(ny):
         for j in range(nx):
+            # Bounds are clipped once per cell rather than tested per neighbour, so
+            # the inner loop has no branch; the summation order stays dj ascending.
             s = np.float32(0.0)
-            for di in range(-radius, radius + 1):
-                ii = i + di
-                if 0 <= ii < ny:
-                    s += work[ii, j]
+            for jj in range(max(j - radius, 0), min(j + radius + 1, nx)):
+                s += weights[landuse[i, jj]]
+            work[i, j] = s
+    for i in prange(ny):
+        lo = max(i - radius, 0)
+        hi = min(i + radius + 1, ny)
+        for j in range(nx):
+            s = np.float32(0.0)
+            for ii in range(lo, hi):
+                s += work[ii, j]
             out[i, j] = (s - weights[landuse[i, j]]) * inv

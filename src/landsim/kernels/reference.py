@@ -33,17 +33,22 @@ def uniform(key: np.uint64, index: np.ndarray) -> np.ndarray:
 
 
 def neighborhood_effect(landuse: np.ndarray, weights: np.ndarray, radius: int) -> np.ndarray:
-    """Weighted neighbour share by summing shifted copies of the weight map."""
-    w = weights[landuse].astype(np.float64)
-    padded = np.pad(w, radius)
+    """Weighted neighbour share by summing shifted copies of the weight map.
+
+    float32 throughout and summed in the kernel's order (columns, then rows, offsets
+    ascending), so the result is bit-identical to the kernel, not merely close.
+    """
+    w = weights[landuse].astype(np.float32)
     ny, nx = landuse.shape
-    total = np.zeros((ny, nx))
+    padded = np.pad(w, radius)
+    rows = np.zeros((ny + 2 * radius, nx), np.float32)
+    for dj in range(-radius, radius + 1):
+        rows += padded[:, radius + dj : radius + dj + nx]
+    total = np.zeros((ny, nx), np.float32)
     for di in range(-radius, radius + 1):
-        for dj in range(-radius, radius + 1):
-            if di == 0 and dj == 0:
-                continue
-            total += padded[radius + di : radius + di + ny, radius + dj : radius + dj + nx]
-    return (total / ((2 * radius + 1) ** 2 - 1)).astype(np.float32)
+        total += rows[radius + di : radius + di + ny]
+    inv = np.float32(1.0 / ((2 * radius + 1) ** 2 - 1))
+    return ((total - w) * inv).astype(np.float32)
 
 
 def urban_potential(
@@ -56,7 +61,9 @@ def urban_potential(
 ) -> np.ndarray:
     u = uniform(key, np.arange(suitability.size)).reshape(suitability.shape)
     noise = 1.0 + (-np.log(u)) ** alpha
-    p = suitability * (floor + np.float32(1.0 - floor) * neighborhood) * noise
+    # The kernel's precision: float32 product, then float64 for the rest.
+    neigh = (np.float32(1.0 - floor) * neighborhood).astype(np.float64)
+    p = suitability.astype(np.float64) * (floor + neigh) * noise
     return np.where(candidate.astype(bool), p, -1.0).astype(np.float32)
 
 

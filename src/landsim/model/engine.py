@@ -74,7 +74,9 @@ def simulate(
     suit = np.ascontiguousarray(suitability, dtype=np.float32)
     flat_lu = lu.reshape(-1)
     flat_cand = cand.reshape(-1)
-    flat_layers = {k: np.ascontiguousarray(v, dtype=bool).reshape(-1) for k, v in (layers or {}).items()}
+    flat_layers = {
+        k: np.ascontiguousarray(v, dtype=bool).reshape(-1) for k, v in (layers or {}).items()
+    }
 
     work = np.empty(lu.shape, dtype=np.float32)
     neigh = np.empty(lu.shape, dtype=np.float32)
@@ -101,7 +103,7 @@ def simulate(
         else:
             n = 0
             from_class = np.zeros(256, dtype=np.int64)
-            inside = {k: 0 for k in flat_layers}
+            inside = dict.fromkeys(flat_layers, 0)
         counts = counts - from_class
         counts[params.urban_code] += n
         result.class_counts[year] = counts.copy()

@@ -144,7 +144,7 @@ class Suitability(_Strict):
         if self.method != "raster" and self.path is not None:
             raise ValueError(f"'path' is only used with method 'raster', not {self.method!r}")
         if self.method != "logistic" and self.coefficients:
-            raise ValueError(f"'coefficients' are only used with method 'logistic'")
+            raise ValueError("'coefficients' are only used with method 'logistic'")
         return self
 
 
@@ -176,9 +176,9 @@ class PopulationDemand(_Strict):
     urbanization_rate: dict[Year, Annotated[float, Field(ge=0, le=1)]] = Field(
         description="urban share of the population, a fraction (0.735 for 73.5 %)"
     )
-    urban_land_per_capita_m2: Annotated[float, Field(gt=0, le=1000)] | dict[
-        Year, Annotated[float, Field(gt=0, le=1000)]
-    ] = Field(description="urban construction land per urban resident, m²")
+    urban_land_per_capita_m2: (
+        Annotated[float, Field(gt=0, le=1000)] | dict[Year, Annotated[float, Field(gt=0, le=1000)]]
+    ) = Field(description="urban construction land per urban resident, m²")
     anchor: Literal["observed", "absolute"] = Field(
         default="observed",
         description="'observed': the projected change is added to the urban area of the "

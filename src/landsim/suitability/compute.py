@@ -13,7 +13,9 @@ from landsim.scenario.schema import Scenario
 log = logging.getLogger(__name__)
 
 
-def _driver(scenario: Scenario, name: str, grid: Grid, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _driver(
+    scenario: Scenario, name: str, grid: Grid, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     spec = scenario.inputs.driver_specs()[name]
     key = f"inputs.drivers.{name}"
     data, ok = read_aligned(spec.path, grid, key)

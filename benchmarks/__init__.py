@@ -1,0 +1,1 @@
+"""landsim benchmarks: ``python -m benchmarks.run`` (see README.md here)."""
