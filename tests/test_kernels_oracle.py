@@ -44,7 +44,7 @@ def test_neighborhood_hand_worked() -> None:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("alpha", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0, 2.0])
 def test_potential_matches_reference(shape: tuple[int, int], alpha: float) -> None:
     """Potential equals the numpy formula with the same counter-based draws; -1 elsewhere."""
     rng = np.random.default_rng(3)
@@ -136,3 +136,25 @@ def test_kernels_same_with_one_and_two_threads() -> None:
         numba.set_num_threads(before)
     for a, b in zip(results[0], results[1], strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("transform", "fn"), [("none", lambda x: x), ("log1p", np.log1p), ("sqrt", np.sqrt)]
+)
+def test_logistic_suitability_matches_numpy(transform: str, fn) -> None:
+    """z = intercept + Σ coef × scale × f(x), then 1/(1+e^-z), 0 where any driver is missing."""
+    from landsim.kernels.suitability import TRANSFORMS
+
+    rng = np.random.default_rng(4)
+    shape = (23, 31)
+    a, b = rng.random(shape) * 50, rng.random(shape) * 3
+    ok_a, ok_b = rng.random(shape) < 0.9, rng.random(shape) < 0.95
+    z = np.full(shape, -0.5)
+    kernels.add_driver_term(a, ok_a, TRANSFORMS[transform], 0.01, -2.0, z)
+    kernels.add_driver_term(b, ok_b, 0, 1.0, 0.7, z)
+    out = np.empty(shape, np.float32)
+    kernels.logistic(z, ok_a & ok_b, out)
+    zz = -0.5 + np.where(ok_a, -2.0 * (fn(a) * 0.01), 0) + np.where(ok_b, 0.7 * b, 0)
+    expected = np.where(ok_a & ok_b, 1 / (1 + np.exp(-zz)), 0).astype(np.float32)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert np.all(out[~(ok_a & ok_b)] == 0)

@@ -8,5 +8,13 @@ from landsim.kernels.allocate import select_top
 from landsim.kernels.neighborhood import neighborhood_effect
 from landsim.kernels.potential import urban_potential
 from landsim.kernels.random import stream_key
+from landsim.kernels.suitability import add_driver_term, logistic
 
-__all__ = ["neighborhood_effect", "select_top", "stream_key", "urban_potential"]
+__all__ = [
+    "add_driver_term",
+    "logistic",
+    "neighborhood_effect",
+    "select_top",
+    "stream_key",
+    "urban_potential",
+]

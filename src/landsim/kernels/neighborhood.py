@@ -20,24 +20,27 @@ def neighborhood_effect(
     pass serves any number of weighted classes. Cells beyond the grid edge count as
     weight 0 and the divisor stays fixed, so edge cells see a thinner neighbourhood, as
     in FLUS and PLUS. The window sum is separable: a row pass into ``work`` then a column
-    pass, 2(2r+1) reads per cell whatever the number of classes. Each output row is
-    summed in a fixed order, so the result is the same for any number of threads.
+    pass. Both add whole rows of float32 in a fixed order (offsets ascending), so the
+    inner loops vectorise and the result is the same for any number of threads, and
+    bit-identical to ``reference.neighborhood_effect``.
     """
     ny, nx = landuse.shape
     inv = np.float32(1.0 / ((2 * radius + 1) ** 2 - 1))
     for i in prange(ny):
+        # The row's weights with `radius` zeros either side: beyond the edge weighs 0,
+        # and adding an exact 0.0 leaves a float sum unchanged.
+        padded = np.zeros(nx + 2 * radius, dtype=np.float32)
         for j in range(nx):
-            # Bounds are clipped once per cell rather than tested per neighbour, so
-            # the inner loop has no branch; the summation order stays dj ascending.
-            s = np.float32(0.0)
-            for jj in range(max(j - radius, 0), min(j + radius + 1, nx)):
-                s += weights[landuse[i, jj]]
-            work[i, j] = s
+            padded[radius + j] = weights[landuse[i, j]]
+        row = work[i]
+        row[:] = 0.0
+        for d in range(2 * radius + 1):
+            for j in range(nx):
+                row[j] += padded[d + j]
     for i in prange(ny):
-        lo = max(i - radius, 0)
-        hi = min(i + radius + 1, ny)
+        acc = np.zeros(nx, dtype=np.float32)
+        for ii in range(max(i - radius, 0), min(i + radius + 1, ny)):
+            for j in range(nx):
+                acc[j] += work[ii, j]
         for j in range(nx):
-            s = np.float32(0.0)
-            for ii in range(lo, hi):
-                s += work[ii, j]
-            out[i, j] = (s - weights[landuse[i, j]]) * inv
+            out[i, j] = (acc[j] - weights[landuse[i, j]]) * inv

@@ -6,6 +6,8 @@ beyond the random mixer's constants.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -51,6 +53,19 @@ def neighborhood_effect(landuse: np.ndarray, weights: np.ndarray, radius: int) -
     return ((total - w) * inv).astype(np.float32)
 
 
+def _perturbation(u: float, alpha: float) -> float:
+    # Python's math calls the same C library as numba's kernels, so the draws' transform
+    # is bit-identical on any machine; numpy's own SIMD log may differ in the last bit.
+    if alpha == 0.0:
+        return 2.0
+    t = -math.log(u)
+    if alpha == 1.0:
+        return 1.0 + t
+    if alpha == 0.5:
+        return 1.0 + math.sqrt(t)
+    return 1.0 + math.pow(t, alpha)
+
+
 def urban_potential(
     suitability: np.ndarray,
     neighborhood: np.ndarray,
@@ -60,7 +75,7 @@ def urban_potential(
     key: np.uint64,
 ) -> np.ndarray:
     u = uniform(key, np.arange(suitability.size)).reshape(suitability.shape)
-    noise = 1.0 + (-np.log(u)) ** alpha
+    noise = np.array([_perturbation(float(x), alpha) for x in u.ravel()]).reshape(u.shape)
     # The kernel's precision: float32 product, then float64 for the rest.
     neigh = (np.float32(1.0 - floor) * neighborhood).astype(np.float64)
     p = suitability.astype(np.float64) * (floor + neigh) * noise

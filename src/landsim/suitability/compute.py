@@ -8,18 +8,18 @@ import numpy as np
 
 from landsim.errors import InputError
 from landsim.io.raster import Grid, read_aligned
-from landsim.scenario.schema import Scenario
+from landsim.scenario.schema import DriverSpec, Scenario
 
 log = logging.getLogger(__name__)
 
 
 def _driver(
     scenario: Scenario, name: str, grid: Grid, valid: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, DriverSpec]:
+    """A driver as float64 with its validity mask, its transform's domain checked."""
     spec = scenario.inputs.driver_specs()[name]
     key = f"inputs.drivers.{name}"
     data, ok = read_aligned(spec.path, grid, key)
-    x = data.astype(np.float64)
     ok &= valid
     if not ok.any():
         raise InputError(
@@ -27,22 +27,20 @@ def _driver(
             "infinite); fix the raster or drop the driver"
         )
     if spec.transform == "log1p":
-        bad = ok & (x <= -1)
+        bad = ok & (data <= -1)
         if bad.any():
             raise InputError(
                 f"[{key}] {spec.path}: transform 'log1p' needs values > -1; "
                 f"{int(bad.sum()):,} cells are not"
             )
-        x = np.log1p(np.where(ok, x, 0.0))
     elif spec.transform == "sqrt":
-        bad = ok & (x < 0)
+        bad = ok & (data < 0)
         if bad.any():
             raise InputError(
                 f"[{key}] {spec.path}: transform 'sqrt' needs values >= 0; "
                 f"{int(bad.sum()):,} cells are negative"
             )
-        x = np.sqrt(np.where(ok, x, 0.0))
-    return x * spec.scale, ok
+    return data.astype(np.float64, copy=False), ok, spec
 
 
 def compute_suitability(scenario: Scenario, grid: Grid, valid: np.ndarray) -> np.ndarray:
@@ -67,11 +65,13 @@ def compute_suitability(scenario: Scenario, grid: Grid, valid: np.ndarray) -> np
                 "suitability 0"
             )
         return np.where(ok, data, 0).astype(np.float32)
+    from landsim.kernels.suitability import TRANSFORMS, add_driver_term, logistic
+
     z = np.full(grid.shape, spec.intercept, dtype=np.float64)
     ok_all = valid.copy()
     for name, coef in spec.coefficients.items():
-        x, ok = _driver(scenario, name, grid, valid)
-        z += coef * np.where(ok, x, 0.0)
+        x, ok, dspec = _driver(scenario, name, grid, valid)
+        add_driver_term(x, ok, TRANSFORMS[dspec.transform], dspec.scale, coef, z)
         missing = int((valid & ~ok).sum())
         if missing:
             log.warning(
@@ -79,5 +79,6 @@ def compute_suitability(scenario: Scenario, grid: Grid, valid: np.ndarray) -> np
                 "and get suitability 0"
             )
         ok_all &= ok
-    s = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
-    return np.where(ok_all, s, 0.0).astype(np.float32)
+    out = np.empty(grid.shape, dtype=np.float32)
+    logistic(z, ok_all, out)
+    return out
