@@ -71,20 +71,23 @@ def _km2(cells: int | float, grid: Grid) -> float | None:
     return None if a is None else cells * a / 1e6
 
 
-def _check_feasible(p: Prepared) -> None:
-    sim = p.scenario.simulation
-    needed = p.demand[sim.end_year] - p.observed_urban
-    available = int(p.constraints.candidate.sum())
+def _check_feasible(
+    scenario: Scenario, constraints: CompiledConstraints, demand: dict[int, int]
+) -> None:
+    """Refuse a demand larger than the cells the enforced layers leave open."""
+    sim = scenario.simulation
+    needed = demand[sim.end_year] - demand[sim.start_year]
+    available = int(constraints.candidate.sum())
     if needed <= available:
         return
     missing = needed - available
-    parts = sorted(p.constraints.taken_away.items(), key=lambda kv: -kv[1])
+    parts = sorted(constraints.taken_away.items(), key=lambda kv: -kv[1])
     takers = ", ".join(
-        f"{name} {n:,} ({p.constraints.taken_away_only[name]:,} by it alone)"
+        f"{name} {n:,} ({constraints.taken_away_only[name]:,} by it alone)"
         for name, n in parts
         if n
     )
-    where = f"{p.scenario.source}: " if p.scenario.source else ""
+    where = f"{scenario.source}: " if scenario.source else ""
     raise DemandError(
         f"{where}[demand] {sim.end_year} needs {needed:,} new urban cells but only "
         f"{available:,} cells may become urban: {missing:,} cells missing"
@@ -105,7 +108,8 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
         constraints.candidate[suitability <= 0] = 0
     observed = int((landuse == scenario.urban_class.code).sum())
     demand = urban_demand(scenario, observed, grid.cell_area_m2)
-    p = Prepared(
+    _check_feasible(scenario, constraints, demand)
+    return Prepared(
         scenario,
         grid,
         landuse,
@@ -114,8 +118,6 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
         demand,
         scenario.simulation.seed if seed is None else seed,
     )
-    _check_feasible(p)
-    return p
 
 
 def validate_scenario(path: str | Path) -> dict[str, Any]:
@@ -130,8 +132,7 @@ def validate_scenario(path: str | Path) -> dict[str, Any]:
     constraints = compile_constraints(scenario, landuse, grid)
     observed = int((landuse == scenario.urban_class.code).sum())
     demand = urban_demand(scenario, observed, grid.cell_area_m2)
-    p = Prepared(scenario, grid, landuse, np.empty(0), constraints, demand, 0)
-    _check_feasible(p)
+    _check_feasible(scenario, constraints, demand)
     sim = scenario.simulation
     return {
         "scenario": scenario.name,
@@ -414,6 +415,8 @@ def run_prepared(
         if v["violations"] is not None and not p.constraints.layers[name].enforced
     }
     summary = {
+        "scenario": s.name,
+        "seed": p.seed,
         "start_year": sim.start_year,
         "end_year": sim.end_year,
         "urban_start_cells": int(start_c[urban]),
@@ -446,11 +449,10 @@ def run_scenario(
     on_year: Callable[[YearRecord], None] | None = None,
 ) -> RunResult:
     """Run a scenario file and write its outputs; returns where and a short summary."""
-    scenario = load(path)
-    out = Path(out_dir) if out_dir is not None else default_output_dir(scenario)
     from landsim.io.write import check_output_dir
 
-    # Refuse before spending minutes on the model.
-    check_output_dir(out, overwrite)
+    scenario = load(path)
+    out = Path(out_dir) if out_dir is not None else default_output_dir(scenario)
+    check_output_dir(out, overwrite)  # refuse before spending minutes on the model
     p = prepare(scenario, seed)
     return run_prepared(p, out, overwrite=overwrite, on_year=on_year)

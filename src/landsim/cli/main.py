@@ -132,22 +132,19 @@ def _terminate(signum: int, frame: object) -> None:
 def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) -> None:
     """Run SCENARIO (a TOML file) and write maps, NetCDF, summary and compliance."""
     from landsim import api
-    from landsim.io.write import check_output_dir
     from landsim.scenario import load
 
     # A terminated run unwinds like Ctrl-C, so the staging folder is removed.
     signal.signal(signal.SIGTERM, _terminate)
     t0 = time.perf_counter()
-    sc = load(scenario)
-    out = output if output is not None else api.default_output_dir(sc)
-    check_output_dir(out, overwrite)
-    prepared = api.prepare(sc, seed)
-    years = sc.simulation.end_year - sc.simulation.start_year
-    with _Progress(years, sc.name) as progress:
-        result = api.run_prepared(prepared, out, overwrite=overwrite, on_year=progress)
+    sim = load(scenario).simulation  # for the progress bar's length; cheap
+    with _Progress(sim.end_year - sim.start_year, scenario.stem) as progress:
+        result = api.run_scenario(
+            scenario, output, seed=seed, overwrite=overwrite, on_year=progress
+        )
     s = result.summary
     elapsed = time.perf_counter() - t0
-    click.echo(f"scenario  {sc.name} ({s['start_year']} → {s['end_year']}, seed {prepared.seed})")
+    click.echo(f"scenario  {s['scenario']} ({s['start_year']} → {s['end_year']}, seed {s['seed']})")
     click.echo(
         f"urban     {s['urban_start_cells']:,} → {s['urban_end_cells']:,} cells"
         + (
