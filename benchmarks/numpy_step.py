@@ -88,9 +88,15 @@ class NumpyStep:
         noise = reference.uniform(key, self._index).reshape(self.shape)
         np.log(noise, out=noise)
         np.negative(noise, out=noise)
-        # The np.power ufunc, not the ** operator: ** may take shortcuts (square, sqrt)
-        # for some exponents, which need not round like the pow() the kernel calls.
-        np.power(noise, alpha, out=noise)
+        # The kernel's cases (``kernels.potential.perturbation``): no pow for the common
+        # exponents. The np.power ufunc otherwise, not the ** operator: ** may take
+        # shortcuts for some exponents, which need not round like the kernel's pow().
+        if alpha == 0.0:
+            noise.fill(1.0)
+        elif alpha == 0.5:
+            np.sqrt(noise, out=noise)
+        elif alpha != 1.0:
+            np.power(noise, alpha, out=noise)
         noise += 1.0
 
         # The kernel's dtypes: keep·N in float32, then float64 (floor is a float64 and
