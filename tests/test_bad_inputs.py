@@ -17,8 +17,11 @@ def _fails(args: list[str], code: int, *needles: str) -> str:
     r = CliRunner().invoke(main, args)
     assert r.exit_code == code, r.output
     assert "Traceback" not in r.output
-    err = r.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
+    # Progress lines (INFO) may come first; the error is one line, and the last.
+    lines = r.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], r.stderr
+    err = errors[0]
     for n in needles:
         assert n in err, err
     return err
@@ -120,3 +123,20 @@ def test_output_path_is_a_file(folder: Path) -> None:
     target = folder.parent / "afile"
     target.write_text("x")
     _fails(["run", str(folder / "scenario.toml"), "-o", str(target)], 1, "not a folder")
+
+
+def test_disk_full_is_reported_and_nothing_is_left(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while writing outputs: one line saying so, no partial files."""
+    import errno
+
+    def full(self: Path, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    out = folder.parent / "out"
+    err = _fails(["run", str(folder / "scenario.toml"), "-o", str(out)], 1, "disk full")
+    assert str(out) in err and ".partial" not in err
+    assert not out.exists()
+    assert not list(folder.parent.glob(".*partial*"))

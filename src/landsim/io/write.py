@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 import os
 import shutil
@@ -83,7 +84,11 @@ def staged_output(out_dir: Path, overwrite: bool) -> Iterator[Path]:
     except OSError as exc:
         raise _disk_error(exc, parent) from None
     try:
-        yield staging
+        try:
+            yield staging
+        except OutputError as exc:
+            # Name the folder the user asked for, not the hidden staging one.
+            raise OutputError(str(exc).replace(str(staging), str(out_dir))) from None
         try:
             if not out_dir.exists():
                 os.replace(staging, out_dir)
@@ -100,23 +105,31 @@ def staged_output(out_dir: Path, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _atomic_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Yield a temporary name beside ``path``; rename it onto ``path`` when done.
 
-
-def _finish(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
-
-
-def write_text(path: Path, text: str) -> None:
-    tmp = _atomic_path(path)
+    A failure removes the temporary file, and an OS error (a full disk, a read-only
+    folder) becomes an OutputError that says so.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        _finish(tmp, path)
+        yield tmp
+        os.replace(tmp, path)
+    except OutputError:
+        tmp.unlink(missing_ok=True)
+        raise
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise _disk_error(exc, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    with _atomic(path) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -124,16 +137,10 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    tmp = _atomic_path(path)
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(rows)
-        _finish(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _disk_error(exc, path) from None
+    with _atomic(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
 
 
 def _hex_to_rgb(color: str) -> tuple[int, int, int, int]:
@@ -167,21 +174,12 @@ def write_geotiff(
     if compress != "none":
         profile["compress"] = compress
         profile["predictor"] = 2
-    tmp = _atomic_path(path)
-    try:
-        with rasterio.open(tmp, "w", **profile) as ds:
-            ds.write(landuse, 1)
-            cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
-            cmap[NODATA] = (0, 0, 0, 0)
-            ds.write_colormap(1, cmap)
-            ds.update_tags(**tags)
-        _finish(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _disk_error(exc, path) from None
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+        ds.write(landuse, 1)
+        cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
+        cmap[NODATA] = (0, 0, 0, 0)
+        ds.write_colormap(1, cmap)
+        ds.update_tags(**tags)
 
 
 def write_netcdf(
@@ -232,13 +230,10 @@ def write_netcdf(
     enc: dict[str, Any] = {"_FillValue": np.uint8(NODATA), "dtype": "uint8"}
     if compress:
         enc.update(zlib=True, complevel=4, chunksizes=(1, min(512, ny), min(512, nx)))
-    tmp = _atomic_path(path)
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding={"landuse": enc})
-        _finish(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _disk_error(exc, path) from None
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
+    # HDF5 is written to memory and the bytes to disk: an HDF5 file that hits a full
+    # disk is left in a state that crashes the interpreter at exit (seen with h5py
+    # 3.16), while a plain write fails cleanly. The buffer holds the compressed file.
+    buffer = io.BytesIO()
+    ds.to_netcdf(buffer, engine="h5netcdf", encoding={"landuse": enc})
+    with _atomic(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
