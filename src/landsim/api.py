@@ -323,7 +323,8 @@ def run_prepared(
     from landsim.io import write
 
     s = p.scenario
-    write.check_output_dir(out_dir, overwrite)
+    inputs = list(_input_files(s).values())
+    write.check_output_dir(out_dir, overwrite, inputs)
     params = _growth_params(s, p.seed)
     map_years = s.simulation.map_years
     res = simulate(
@@ -343,7 +344,7 @@ def run_prepared(
         "seed": str(p.seed),
     }
     files: list[str] = []
-    with write.staged_output(out_dir, overwrite) as stage:
+    with write.staged_output(out_dir, overwrite, inputs) as stage:
         if s.output.geotiff:
             for year in map_years:
                 name = f"landuse_{year}.tif"
@@ -453,6 +454,7 @@ def run_scenario(
 
     scenario = load(path)
     out = Path(out_dir) if out_dir is not None else default_output_dir(scenario)
-    check_output_dir(out, overwrite)  # refuse before spending minutes on the model
+    # Refuse before spending minutes on the model.
+    check_output_dir(out, overwrite, _input_files(scenario).values())
     p = prepare(scenario, seed)
     return run_prepared(p, out, overwrite=overwrite, on_year=on_year)

@@ -70,6 +70,14 @@ def _open(path: Path, key: str) -> Any:
         ) from None
 
 
+def _root_cause(exc: BaseException) -> str:
+    """GDAL's own words for a failure: rasterio's top message only says 'see previous'."""
+    while (nxt := exc.__cause__ or exc.__context__) is not None:
+        exc = nxt
+    text = str(exc.args[-1] if exc.args else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _read_band(ds: Any, path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
     """Band 1 and its validity mask (False where nodata, NaN or infinite)."""
     from rasterio.errors import RasterioError
@@ -78,7 +86,8 @@ def _read_band(ds: Any, path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
         data = ds.read(1)
     except RasterioError as exc:
         raise InputError(
-            f"[{key}] {path}: the file is damaged or truncated ({str(exc).splitlines()[0]})"
+            f"[{key}] {path}: the file is damaged or truncated ({_root_cause(exc)}); "
+            "copy or export it again"
         ) from None
     valid = np.ones(data.shape, dtype=bool)
     if ds.nodata is not None:

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,26 @@ def existing_results(out_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def check_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse an output folder that holds results, unless ``overwrite``."""
+def check_output_dir(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> None:
+    """Refuse an output folder that holds results, unless ``overwrite``.
+
+    Even with ``overwrite``, a folder is refused when one of the run's ``inputs`` is a
+    result file in it (a run chained on an earlier run's map): replacing the results
+    would replace or delete the input.
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"output {out_dir} exists and is not a folder; choose another -o")
     found = existing_results(out_dir)
+    if found and overwrite:
+        here = out_dir.resolve()
+        clash = sorted(
+            p.name for p in inputs if Path(p).resolve().parent == here and p.name in found
+        )
+        if clash:
+            raise OutputError(
+                f"output folder {out_dir} holds this run's input {clash[0]}, which --overwrite "
+                "would replace or delete; write to another folder with -o"
+            )
     if found and not overwrite:
         shown = ", ".join(found[:3]) + (" …" if len(found) > 3 else "")
         raise OutputError(
@@ -66,13 +81,13 @@ def _disk_error(exc: OSError, where: Path) -> OutputError:
 
 
 @contextmanager
-def staged_output(out_dir: Path, overwrite: bool) -> Iterator[Path]:
+def staged_output(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     """Yield a staging folder; on success move its files into ``out_dir``.
 
     Old result files that the new run does not write are removed too (with
     ``overwrite``), so a folder never mixes two runs.
     """
-    check_output_dir(out_dir, overwrite)
+    check_output_dir(out_dir, overwrite, inputs)
     parent = out_dir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

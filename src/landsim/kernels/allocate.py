@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from landsim.kernels._jit import jit_parallel
+from landsim.kernels._jit import jit_inline, jit_parallel
 
 # Rows are split into this many chunks for the parallel histogram passes (enough to
 # balance a few threads). The chunk count does not change the result (the selected set
 # is defined without it); it sets how many histograms are cleared per call (0.8 MB each).
 _MAX_CHUNKS = 8
 _SIGN = np.uint32(0x80000000)
+
+
+@jit_inline
+def _order_key(k: np.uint32) -> np.uint32:
+    """The bits of a potential as an order key: -0.0 (sign bit only) counts as +0.0."""
+    return np.uint32(0) if k == _SIGN else k
 
 
 @jit_parallel
@@ -38,7 +44,7 @@ def select_top(potential: np.ndarray, n: int, out: np.ndarray) -> None:
     for c in prange(nchunks):
         for i in range(c * rows_per, min(ny, (c + 1) * rows_per)):
             for j in range(nx):
-                k = keys[i, j]
+                k = _order_key(keys[i, j])
                 if k < _SIGN:
                     hist1[c, k >> 16] += 1
     total1 = hist1.sum(axis=0)
@@ -57,7 +63,7 @@ def select_top(potential: np.ndarray, n: int, out: np.ndarray) -> None:
     for c in prange(nchunks):
         for i in range(c * rows_per, min(ny, (c + 1) * rows_per)):
             for j in range(nx):
-                k = keys[i, j]
+                k = _order_key(keys[i, j])
                 if k < _SIGN and (k >> 16) == b1:
                     hist2[c, k & 0xFFFF] += 1
     total2 = hist2.sum(axis=0)
@@ -94,7 +100,7 @@ def select_top(potential: np.ndarray, n: int, out: np.ndarray) -> None:
         ties_left = ties[c]
         for i in range(c * rows_per, min(ny, (c + 1) * rows_per)):
             for j in range(nx):
-                k = keys[i, j]
+                k = _order_key(keys[i, j])
                 if k < _SIGN:
                     if k > threshold:
                         out[pos] = np.int64(i) * nx + j

@@ -67,8 +67,10 @@ def loads(text: str, base_dir: str | Path = ".", name: str = "<string>") -> Scen
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        raw = path.read_bytes()
+        # Windows editors (Notepad) start UTF-8 files with a byte-order mark, which TOML
+        # does not allow; it carries no meaning, so it is dropped.
+        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except FileNotFoundError:
         raise ScenarioError(f"{path}: scenario file not found") from None
     except IsADirectoryError:
@@ -127,7 +129,7 @@ def _merge(
     """Deep-merge ``over`` into ``base``: tables merge key by key, anything else replaces."""
     for k, v in over.items():
         key_path = (*prefix, str(k))
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
+        if isinstance(v, dict) and isinstance(base.get(k), dict) and not _switches_kind(base[k], v):
             _merge(base[k], v, origins, source, key_path)
         else:
             base[k] = v
@@ -135,6 +137,15 @@ def _merge(
                 del origins[stale]
             for leaf in _leaf_paths(v, key_path):
                 origins[leaf] = source
+
+
+# A table that states another `method` (or `kind`) than the one it overrides replaces the
+# inherited table whole: the old method's keys mean nothing to the new one.
+_KIND_KEYS = ("method", "kind")
+
+
+def _switches_kind(base: dict[str, Any], over: dict[str, Any]) -> bool:
+    return any(k in over and k in base and over[k] != base[k] for k in _KIND_KEYS)
 
 
 def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
@@ -195,12 +206,11 @@ def _clean_loc(loc: tuple[Any, ...], data_model: type[BaseModel]) -> tuple[Any, 
         origin = typing.get_origin(ann)
         args = typing.get_args(ann)
         if origin in (typing.Union, types.UnionType):
-            member = _union_member(args, part)
-            if member is not None:
-                ann = member  # a tag: consume it without adding to the path
-                continue
-            out.append(part)
-            ann = None
+            # pydantic names the union member an error comes from ("constrained-float",
+            # "dict[int,…]", a discriminator value): a tag, never a user's key.
+            ann = _union_member(args, part)
+            if ann is None:
+                ann = _plain_member(args, part)
             continue
         if origin is dict:
             out.append(part)
@@ -235,6 +245,21 @@ def _union_member(args: tuple[Any, ...], tag: Any) -> Any:
                 return a
             if tag == a.__name__:
                 return a
+    return None
+
+
+def _plain_member(args: tuple[Any, ...], tag: Any) -> Any:
+    """The non-model union member that pydantic's tag ``tag`` stands for."""
+    tag = str(tag)
+    for a in args:
+        origin = typing.get_origin(_unwrap_optional(a))
+        if origin is dict and tag.startswith("dict"):
+            return _unwrap_optional(a)
+        if origin is list and tag.startswith("list"):
+            return _unwrap_optional(a)
+    for a in args:
+        if typing.get_origin(_unwrap_optional(a)) not in (dict, list):
+            return _unwrap_optional(a)
     return None
 
 
@@ -313,12 +338,22 @@ def _format_one(err: Any) -> tuple[tuple[Any, ...], str]:
     return loc, f"{where}{msg}" + (f" (got {got!r})" if show_got else "")
 
 
+def _error_rank(err: Any) -> int:
+    if err["type"] == "extra_forbidden":
+        return 0
+    if err["type"].endswith("_type") and isinstance(err.get("input"), dict | list):
+        return 2
+    return 1
+
+
 def _format_validation_error(
     exc: ValidationError, path: Path, origins: dict[tuple[str, ...], Path]
 ) -> str:
     # A misspelt key shows up twice: as unknown, and as the real key missing. The
     # unknown one carries the suggestion, so it goes first.
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    # A value that fits no member of a union fails once per member; the member whose type
+    # matched the input (a table for a table) has the error worth showing.
+    errors = sorted(exc.errors(), key=_error_rank)
     loc, msg = _format_one(errors[0])
     src = path
     str_loc = tuple(str(p) for p in loc)

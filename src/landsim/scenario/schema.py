@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -43,10 +43,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 Year = Annotated[int, Field(ge=1000, le=3000)]
+# TOML table keys are always strings, so a year used as a key ({ 2020 = 1.0 }) is parsed
+# from its text; everywhere else types are strict ("2030" is not a year, true not a seed).
+YearKey = Annotated[int, Field(ge=1000, le=3000, strict=False)]
+# Paths arrive as TOML strings.
+FilePath = Annotated[Path, Field(strict=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Simulation(_Strict):
@@ -103,28 +108,36 @@ class LandClass(_Strict):
 class DriverSpec(_Strict):
     """A driver raster with an optional transform applied when it is read."""
 
-    path: Path
+    path: FilePath
     transform: Literal["none", "log1p", "sqrt"] = "none"
     scale: float = Field(default=1.0, description="multiplier applied after the transform")
 
 
 class Inputs(_Strict):
-    landuse: Path = Field(description="land-use raster of start_year; defines the grid")
-    drivers: dict[str, Path | DriverSpec] = Field(default_factory=dict)
+    landuse: FilePath = Field(description="land-use raster of start_year; defines the grid")
+    drivers: dict[str, DriverSpec] = Field(
+        default_factory=dict, description="name = path, or name = { path, transform, scale }"
+    )
+
+    @field_validator("drivers", mode="before")
+    @classmethod
+    def _path_shorthand(cls, v: Any) -> Any:
+        # `slope = "slope.tif"` is short for `slope = { path = "slope.tif" }`; expanding it
+        # here (not with a union type) keeps error key paths free of pydantic's union tags.
+        if isinstance(v, dict):
+            return {k: {"path": s} if isinstance(s, str | Path) else s for k, s in v.items()}
+        return v
 
     @field_validator("drivers")
     @classmethod
-    def _driver_names(cls, v: dict[str, Path | DriverSpec]) -> dict[str, Path | DriverSpec]:
+    def _driver_names(cls, v: dict[str, DriverSpec]) -> dict[str, DriverSpec]:
         for name in v:
             if not _NAME.match(name):
                 raise ValueError(f"driver name {name!r} must be letters, digits, '_' or '-'")
         return v
 
     def driver_specs(self) -> dict[str, DriverSpec]:
-        return {
-            k: v if isinstance(v, DriverSpec) else DriverSpec(path=v)
-            for k, v in self.drivers.items()
-        }
+        return dict(self.drivers)
 
 
 class Suitability(_Strict):
@@ -133,7 +146,7 @@ class Suitability(_Strict):
     method: Literal["logistic", "raster", "uniform"] = "uniform"
     intercept: float = 0.0
     coefficients: dict[str, float] = Field(default_factory=dict)
-    path: Path | None = None
+    path: FilePath | None = None
 
     @model_validator(mode="after")
     def _method_needs(self) -> Suitability:
@@ -148,7 +161,7 @@ class Suitability(_Strict):
         return self
 
 
-YearSeries = dict[Year, Annotated[float, Field(ge=0)]]
+YearSeries = dict[YearKey, Annotated[float, Field(ge=0)]]
 
 
 class TargetsDemand(_Strict):
@@ -170,14 +183,15 @@ class PopulationDemand(_Strict):
     """Urban land = population × urbanisation rate × per-capita urban land."""
 
     method: Literal["population"]
-    population: dict[Year, Annotated[float, Field(gt=0)]] = Field(
+    population: dict[YearKey, Annotated[float, Field(gt=0)]] = Field(
         description="resident population (persons) at two or more years"
     )
-    urbanization_rate: dict[Year, Annotated[float, Field(ge=0, le=1)]] = Field(
+    urbanization_rate: dict[YearKey, Annotated[float, Field(ge=0, le=1)]] = Field(
         description="urban share of the population, a fraction (0.735 for 73.5 %)"
     )
     urban_land_per_capita_m2: (
-        Annotated[float, Field(gt=0, le=1000)] | dict[Year, Annotated[float, Field(gt=0, le=1000)]]
+        Annotated[float, Field(gt=0, le=1000)]
+        | dict[YearKey, Annotated[float, Field(gt=0, le=1000)]]
     ) = Field(description="urban construction land per urban resident, m²")
     anchor: Literal["observed", "absolute"] = Field(
         default="observed",
@@ -199,7 +213,7 @@ Demand = Annotated[TargetsDemand | PopulationDemand, Field(discriminator="method
 class Constraint(_Strict):
     """A named planning layer and the rule it imposes on the cells inside it."""
 
-    path: Path
+    path: FilePath
     rule: Rule | None = Field(
         default=None, description="default by name for the planning lines; required otherwise"
     )
@@ -249,7 +263,7 @@ class Scenario(_Strict):
     """A whole scenario, as read from TOML (after ``extends`` and path resolution)."""
 
     schema_version: Literal[1]
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="names the default output folder runs/<name>")
     description: str = ""
     simulation: Simulation
     classes: list[LandClass] = Field(min_length=2)
@@ -266,6 +280,19 @@ class Scenario(_Strict):
     def source(self) -> Path | None:
         """The scenario file this was read from (None when built in code)."""
         return self._source
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, v: str) -> str:
+        # The name becomes a folder under runs/: it must not lead out of it.
+        bad = sorted({c for c in v if c in '/\\:*?"<>|' or ord(c) < 32})
+        if bad or v.strip() in (".", "..") or v != v.strip():
+            raise ValueError(
+                f"name {v!r} must be usable as a folder name: no path separators, "
+                'control characters or any of : * ? " < > |, no leading or trailing spaces, '
+                "not '.' or '..' (Chinese and other letters are fine)"
+            )
+        return v
 
     @field_validator("classes")
     @classmethod
