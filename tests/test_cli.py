@@ -138,6 +138,7 @@ def test_console_script_end_to_end(tiny_grid: TinyGrid, tmp_path: Path) -> None:
             "landuse_2030.tif",
             "landsim.nc",
             "summary.csv",
+            "urban_year.tif",
             "compliance.json",
             "provenance.json",
         ]

@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from landsim import __version__
-from landsim.constraints import CompiledConstraints, compile_constraints
+from landsim import __version__, report
+from landsim.constraints import CompiledConstraints, Districts, compile_constraints, read_districts
 from landsim.demand import urban_demand
 from landsim.errors import DemandError
 from landsim.io.raster import NODATA, Grid, probe_aligned, read_landuse
-from landsim.model import GrowthParameters, SimulationResult, YearRecord, simulate
+from landsim.model import GrowthParameters, Period, SimulationResult, YearRecord, simulate
 from landsim.scenario import Scenario, load
-from landsim.scenario.schema import CONSTRUCTION_ROLES
 from landsim.suitability import compute_suitability
 
 log = logging.getLogger(__name__)
@@ -52,6 +51,8 @@ class Prepared:
     constraints: CompiledConstraints
     demand: dict[int, int]
     seed: int
+    periods: list[Period] = field(default_factory=list)
+    districts: Districts | None = None
 
     @property
     def observed_urban(self) -> int:
@@ -72,28 +73,65 @@ def _km2(cells: int | float, grid: Grid) -> float | None:
 
 
 def _check_feasible(
-    scenario: Scenario, constraints: CompiledConstraints, demand: dict[int, int]
+    scenario: Scenario,
+    constraints: CompiledConstraints,
+    demand: dict[int, int],
+    periods: list[Period],
+    districts: Districts | None = None,
 ) -> None:
-    """Refuse a demand larger than the cells the enforced layers leave open."""
+    """Refuse a demand larger than the cells the enforced layers and rules leave open."""
     sim = scenario.simulation
-    needed = demand[sim.end_year] - demand[sim.start_year]
-    available = int(constraints.candidate.sum())
-    if needed <= available:
-        return
-    missing = needed - available
-    parts = sorted(constraints.taken_away.items(), key=lambda kv: -kv[1])
-    takers = ", ".join(
-        f"{name} {n:,} ({constraints.taken_away_only[name]:,} by it alone)"
-        for name, n in parts
-        if n
-    )
-    where = f"{scenario.source}: " if scenario.source else ""
-    raise DemandError(
-        f"{where}[demand] {sim.end_year} needs {needed:,} new urban cells but only "
-        f"{available:,} cells may become urban: {missing:,} cells missing"
-        + (f"; cells taken from growth by {takers}" if takers else "")
-        + "; lower the demand or relax a layer in [constraints]"
-    )
+    for i, (compiled, period) in enumerate(zip(constraints.periods, periods, strict=True)):
+        needed = demand[compiled.last_year] - demand[sim.start_year]
+        open_ = np.zeros(period.candidate.shape, dtype=bool)
+        for q in periods[: i + 1]:
+            open_ |= q.candidate.astype(bool)
+            if q.spill is not None:
+                open_ |= q.spill.astype(bool)
+        available = int(open_.sum())
+        if needed <= available:
+            continue
+        missing = needed - available
+        parts = sorted(constraints.taken_away.items(), key=lambda kv: -kv[1])
+        takers = ", ".join(
+            f"{name} {n:,} ({constraints.taken_away_only[name]:,} by it alone)"
+            for name, n in parts
+            if n
+        )
+        per_district = ""
+        if districts is not None:
+            room = np.bincount(districts.codes[open_], minlength=1)
+            listed = ", ".join(
+                f"{districts.name(c)} {int(room[c]):,}"
+                for c in sorted(districts.names)
+                if c < len(room)
+            )
+            per_district = f"; room per district (cells): {listed}"
+        where = f"{scenario.source}: " if scenario.source else ""
+        spill = [k for k, v in scenario.constraints.items() if v.spill_over]
+        hint = "lower the demand or relax a layer in [constraints] or a rule in [[rules]]"
+        if not spill:
+            hint += ", or let growth spill over the boundary (spill_over = true)"
+        raise DemandError(
+            f"{where}[demand] {compiled.last_year} needs {needed:,} new urban cells but only "
+            f"{available:,} cells may become urban by then: {missing:,} cells missing"
+            + (f"; cells taken from growth by {takers}" if takers else "")
+            + per_district
+            + f"; {hint}"
+        )
+
+
+def _model_periods(suitability: np.ndarray, constraints: CompiledConstraints) -> list[Period]:
+    """The compiled periods as the engine reads them: soft factors applied to suitability."""
+    out = []
+    for p in constraints.periods:
+        suit = suitability if p.factor is None else suitability * p.factor
+        # A cell of suitability 0 has potential 0 whatever happens: not a candidate.
+        fit = suit > 0
+        cand = (p.candidate.astype(bool) & fit).astype(np.uint8)
+        spill = None if p.spill is None else (p.spill.astype(bool) & fit).astype(np.uint8)
+        out.append(Period(p.first_year, cand, suit, spill))
+    return out
 
 
 def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
@@ -102,13 +140,12 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
     landuse, grid = read_landuse(scenario.inputs.landuse, codes)
     valid = landuse != NODATA
     constraints = compile_constraints(scenario, landuse, grid)
+    districts = read_districts(scenario, grid)
     suitability = compute_suitability(scenario, grid, valid)
-    if constraints.factor is not None:
-        suitability *= constraints.factor
-        constraints.candidate[suitability <= 0] = 0
+    periods = _model_periods(suitability, constraints)
     observed = int((landuse == scenario.urban_class.code).sum())
     demand = urban_demand(scenario, observed, grid.cell_area_m2)
-    _check_feasible(scenario, constraints, demand)
+    _check_feasible(scenario, constraints, demand, periods, districts)
     return Prepared(
         scenario,
         grid,
@@ -117,6 +154,8 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
         constraints,
         demand,
         scenario.simulation.seed if seed is None else seed,
+        periods,
+        districts,
     )
 
 
@@ -130,9 +169,13 @@ def validate_scenario(path: str | Path) -> dict[str, Any]:
     if scenario.suitability.path is not None:
         probe_aligned(scenario.suitability.path, grid, "suitability.path")
     constraints = compile_constraints(scenario, landuse, grid)
+    districts = read_districts(scenario, grid)
     observed = int((landuse == scenario.urban_class.code).sum())
     demand = urban_demand(scenario, observed, grid.cell_area_m2)
-    _check_feasible(scenario, constraints, demand)
+    # Suitability is not computed here (drivers were only probed), so a cell of
+    # suitability 0 still counts as room: the run itself checks again.
+    ones = np.ones(grid.shape, dtype=np.float32)
+    _check_feasible(scenario, constraints, demand, _model_periods(ones, constraints), districts)
     sim = scenario.simulation
     return {
         "scenario": scenario.name,
@@ -227,92 +270,6 @@ def _summary_rows(p: Prepared, res: SimulationResult) -> list[list[Any]]:
     return rows
 
 
-def _compliance(p: Prepared, res: SimulationResult) -> dict[str, Any]:
-    s = p.scenario
-    urban = s.urban_class.code
-    area = p.grid.cell_area_m2
-    layers = p.constraints.layers
-    cropland = [c.code for c in s.classes if c.role == "cropland"]
-    construction = [c.code for c in s.classes if c.role in CONSTRUCTION_ROLES]
-
-    def violation(rule: str, inside: int, total: int) -> int | None:
-        if rule in ("no_change", "no_construction"):
-            return inside
-        if rule == "construction_inside_only":
-            return total - inside
-        return None
-
-    cum_total = 0
-    cum_inside = dict.fromkeys(layers, 0)
-    years = []
-    for rec in res.records:
-        cum_total += rec.new_urban
-        lines = {}
-        for name, layer in layers.items():
-            cum_inside[name] += rec.inside[name]
-            lines[name] = {
-                "new_urban_inside": rec.inside[name],
-                "new_urban_outside": rec.new_urban - rec.inside[name],
-                "new_urban_inside_cumulative": cum_inside[name],
-                "new_urban_outside_cumulative": cum_total - cum_inside[name],
-                "violations": violation(layer.rule, rec.inside[name], rec.new_urban),
-            }
-        counts = res.class_counts[rec.year]
-        crop = int(sum(counts[c] for c in cropland))
-        crop0 = int(sum(res.class_counts[res.start_year][c] for c in cropland))
-        years.append(
-            {
-                "year": rec.year,
-                "new_urban_cells": rec.new_urban,
-                "new_urban_cells_cumulative": cum_total,
-                "cropland_cells": crop,
-                "cropland_lost_cells_cumulative": crop0 - crop,
-                "lines": lines,
-            }
-        )
-    # The same totals recomputed from the start and final maps, independent of the
-    # per-year bookkeeping: a check that the kernels did what the records say.
-    start, final = p.landuse, res.final
-    assert final is not None
-    changed = start != final
-    new_construction = changed & np.isin(final, construction)
-    check = {}
-    for name, layer in layers.items():
-        ins = layer.inside
-        check[name] = {
-            "rule": layer.rule,
-            "changed_inside": int((changed & ins).sum()),
-            "new_construction_inside": int((new_construction & ins).sum()),
-            "new_construction_outside": int((new_construction & ~ins).sum()),
-            "violations": {
-                "no_change": int((changed & ins).sum()),
-                "no_construction": int((new_construction & ins).sum()),
-                "construction_inside_only": int((new_construction & ~ins).sum()),
-            }.get(layer.rule),
-        }
-    return {
-        "scenario": s.name,
-        "cell_area_m2": area,
-        "lines": {
-            name: {
-                "rule": layer.rule,
-                "file": str(layer.path),
-                "cells_inside": int(layer.inside.sum()),
-                "km2_inside": _km2(int(layer.inside.sum()), p.grid),
-                "enforced": layer.enforced,
-                "cells_taken_from_growth": p.constraints.taken_away.get(name, 0),
-            }
-            for name, layer in layers.items()
-        },
-        "years": years,
-        "final_check_from_maps": {
-            "changed_cells": int(changed.sum()),
-            "reverted_urban_cells": int(((start == urban) & (final != urban)).sum()),
-            "lines": check,
-        },
-    }
-
-
 def run_prepared(
     p: Prepared,
     out_dir: Path,
@@ -336,6 +293,8 @@ def run_prepared(
         map_years,
         layers={k: v.inside for k, v in p.constraints.layers.items()},
         on_year=on_year,
+        periods=p.periods or None,
+        districts=None if p.districts is None else p.districts.codes,
     )
     colors = {c.code: c.color or DEFAULT_COLORS[c.role] for c in s.classes}
     tags = {
@@ -382,7 +341,21 @@ def run_prepared(
             ],
             _summary_rows(p, res),
         )
-        compliance = _compliance(p, res)
+        if s.output.geotiff:
+            assert res.urban_year is not None
+            write.write_year_map(
+                stage / "urban_year.tif",
+                res.urban_year,
+                p.grid,
+                s.output.compress,
+                {
+                    **tags,
+                    "meaning": "year the cell became urban; start year: urban at the "
+                    "start; 0: never",
+                },
+            )
+            files.append("urban_year.tif")
+        compliance = report.compliance(s, p.grid, p.landuse, p.constraints, res, p.districts)
         write.write_json(stage / "compliance.json", compliance)
         provenance = {
             "landsim_version": __version__,
@@ -433,8 +406,46 @@ def run_prepared(
             for c in s.classes
             if c.code != urban
         },
+        "lines": _lines_table(compliance),
+        "spilled_cells": sum(r.spilled for r in res.records),
+        "growth_not_allowed_by_rules": compliance["final_check_from_maps"][
+            "growth_not_allowed_by_rules"
+        ],
+        "conflicts": compliance["conflicts"],
+        "plan": compliance["plan"],
+        "districts": [
+            {
+                k: d[k]
+                for k in ("name", "urban_start_cells", "urban_end_cells", "cropland_lost_cells")
+            }
+            for d in compliance.get("districts", [])
+        ],
     }
     return RunResult(out_dir, s, files, summary)
+
+
+def _lines_table(compliance: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per planning line: cumulative growth inside and outside, and violations."""
+    rows = []
+    last = compliance["years"][-1] if compliance["years"] else None
+    for name, info in compliance["lines"].items():
+        cum = last["lines"][name] if last else {}
+        total = last["new_urban_cells_cumulative"] if last else 0
+        inside = cum.get("new_urban_inside_cumulative", 0)
+        check = compliance["final_check_from_maps"]["lines"][name]
+        rows.append(
+            {
+                "line": name,
+                "rule": info["rule"] if info["enforced"] else f"{info['rule']} (reported only)",
+                "km2": info["km2_inside"],
+                "new_urban_inside": inside,
+                "new_urban_outside": total - inside,
+                "inside_pct": None if total == 0 else round(100.0 * inside / total, 2),
+                "breaks_line": check["breaks_line"],
+                "violations": check["violations"] if info["enforced"] else None,
+            }
+        )
+    return rows
 
 
 def default_output_dir(scenario: Scenario) -> Path:
@@ -458,3 +469,136 @@ def run_scenario(
     check_output_dir(out, overwrite, _input_files(scenario).values())
     p = prepare(scenario, seed)
     return run_prepared(p, out, overwrite=overwrite, on_year=on_year)
+
+
+def check_site(
+    path: str | Path,
+    *,
+    point: tuple[float, float] | None = None,
+    polygon: str | Path | None = None,
+    crs: str | None = None,
+    run_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """The "one map" question for a site: which lines and zones, what the scenario allows
+    there year by year, and in which simulated year (if any) it becomes urban.
+
+    ``point`` is (x, y) in ``crs`` (default: the grid's CRS); ``polygon`` a vector file.
+    ``run_dir`` is a finished run of this scenario (default: ``runs/<name>`` if present).
+    """
+    from landsim.errors import InputError, OutputError
+
+    scenario = load(path)
+    codes = [c.code for c in scenario.classes]
+    landuse, grid = read_landuse(scenario.inputs.landuse, codes)
+    site, where = _site_mask(grid, point, polygon, crs)
+    if not site.any():
+        raise InputError(f"{where} lies outside the land-use grid ({grid.source.name})")
+    constraints = compile_constraints(scenario, landuse, grid)
+    districts = read_districts(scenario, grid)
+    n = int(site.sum())
+    by_code = {c.code: c for c in scenario.classes}
+    present = np.bincount(landuse[site], minlength=256)
+    lines = {}
+    for name, layer in constraints.layers.items():
+        inside = int((layer.inside & site).sum())
+        zones = {z: int((m & site).sum()) for z, m in layer.zones.items()}
+        lines[name] = {
+            "rule": layer.rule,
+            "enforced": layer.enforced,
+            "cells_inside": inside,
+            "zones": {z: c for z, c in zones.items() if c},
+        }
+    periods = []
+    for p in constraints.periods:
+        allowed = int((p.candidate.astype(bool) & site).sum())
+        spill = 0 if p.spill is None else int((p.spill.astype(bool) & site).sum())
+        factor = None
+        if p.factor is not None and allowed:
+            factor = float(np.mean(p.factor[site & p.candidate.astype(bool)]))
+        periods.append(
+            {
+                "first_year": p.first_year,
+                "last_year": p.last_year,
+                "may_become_urban_cells": allowed,
+                "only_by_spill_over_cells": spill,
+                "mean_factor": factor,
+            }
+        )
+    report: dict[str, Any] = {
+        "scenario": scenario.name,
+        "site": where,
+        "cells": n,
+        "km2": _km2(n, grid),
+        "landuse_at_start": {
+            by_code[c].name if c in by_code else "nodata": int(present[c])
+            for c in np.flatnonzero(present)
+        },
+        "lines": lines,
+        "periods": periods,
+    }
+    if districts is not None:
+        d = np.bincount(districts.codes[site], minlength=1)
+        report["districts"] = {districts.name(int(c)): int(d[c]) for c in np.flatnonzero(d) if c}
+    run = Path(run_dir) if run_dir is not None else default_output_dir(scenario)
+    year_map = run / "urban_year.tif"
+    if run_dir is not None and not year_map.is_file():
+        raise OutputError(
+            f"{run}: no urban_year.tif; run the scenario first (`landsim run {path} -o {run}`)"
+        )
+    if year_map.is_file():
+        import rasterio
+
+        with rasterio.open(year_map) as ds:
+            if (ds.height, ds.width) != grid.shape or ds.tags().get("scenario") != scenario.name:
+                raise InputError(
+                    f"{year_map}: written by another scenario or on another grid "
+                    f"(scenario tag {ds.tags().get('scenario')!r}, expected {scenario.name!r})"
+                )
+            years = ds.read(1)[site]
+        start = scenario.simulation.start_year
+        became = years[years > start]
+        report["run"] = str(run)
+        report["urban_at_start_cells"] = int((years == start).sum())
+        report["becomes_urban"] = {
+            int(y): int(c) for y, c in zip(*np.unique(became, return_counts=True), strict=True)
+        }
+        report["never_urban_cells"] = int((years == 0).sum())
+    return report
+
+
+def _site_mask(
+    grid: Grid,
+    point: tuple[float, float] | None,
+    polygon: str | Path | None,
+    crs: str | None,
+) -> tuple[np.ndarray, str]:
+    from landsim.errors import InputError
+
+    if (point is None) == (polygon is None):
+        raise InputError("give a site: either --point X Y or --polygon FILE")
+    mask = np.zeros(grid.shape, dtype=bool)
+    if polygon is not None:
+        from landsim.io.vector import rasterize_vector
+
+        values, _ = rasterize_vector(Path(polygon), grid, "--polygon", all_touched=True)
+        return values > 0, f"polygon {polygon}"
+    assert point is not None
+    x, y = point
+    label = f"point ({x:.10g}, {y:.10g})"
+    if crs is not None:
+        from rasterio.crs import CRS
+        from rasterio.errors import CRSError
+        from rasterio.warp import transform
+
+        try:
+            src = CRS.from_user_input(crs)
+        except CRSError:
+            raise InputError(f"--crs {crs!r} is not a coordinate system; e.g. EPSG:4326") from None
+        xs, ys = transform(src, grid.crs, [x], [y])
+        x, y = xs[0], ys[0]
+        label += f" in {crs}"
+    fcol, frow = (~grid.transform) @ (x, y)
+    r, c = int(np.floor(frow)), int(np.floor(fcol))
+    if 0 <= r < grid.shape[0] and 0 <= c < grid.shape[1]:
+        mask[r, c] = True
+    return mask, f"{label}, cell row {r} col {c}"

@@ -168,10 +168,151 @@ def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) 
     if s["encroachment"]:
         listed = ", ".join(f"{k} {v:,}" for k, v in s["encroachment"].items())
         click.echo(f"reported  growth against lines not enforced (cells): {listed}")
+    if s["spilled_cells"]:
+        click.echo(f"spill     {s['spilled_cells']:,} cells grew outside a boundary (spill_over)")
+    _echo_compliance(s)
     click.echo(f"time      {elapsed:.1f} s")
     click.echo(f"outputs   {result.out_dir}")
     for f in result.files:
         click.echo(f"          {f}")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return [line(header)] + [line(r) for r in rows]
+
+
+def _n(v: Any, spec: str = ",") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def _echo_compliance(s: dict[str, Any]) -> None:
+    """The compliance table of the run summary: growth against each line."""
+    if s["lines"]:
+        click.echo("compliance (new urban cells over the whole run):")
+        rows = [
+            [
+                r["line"],
+                r["rule"],
+                _n(r["km2"], ",.1f"),
+                _n(r["new_urban_inside"]),
+                _n(r["new_urban_outside"]),
+                _n(r["inside_pct"], ".1f"),
+                _n(r["violations"]),
+            ]
+            for r in s["lines"]
+        ]
+        header = ["line", "rule", "km²", "inside", "outside", "inside %", "violations"]
+        for line in _table(header, rows):
+            click.echo(f"  {line}")
+    for c in s["conflicts"]:
+        click.echo(
+            f"conflict  {' ∩ '.join(c['layers'])}: {c['cells']:,} cells"
+            f"{_fmt_km2(c['km2'])}; {c['resolution']}"
+        )
+    plan = s["plan"]
+    ret = plan.get("cropland_retention")
+    if ret and ret["final_cropland_km2"] is not None:
+        state = "met" if ret["met"] else "NOT MET"
+        click.echo(
+            f"farmland  {ret['final_cropland_km2']:,.1f} km² cropland at the end vs retention "
+            f"target {ret['target_km2']:,.1f} km²: {state}"
+        )
+    for cname, lim in plan.get("class_area_limits", {}).items():
+        if lim["final_km2"] is None:
+            continue
+        bounds = " ".join(
+            f"{k} {lim[k + '_km2']:,.1f}" for k in ("min", "max") if lim[k + "_km2"] is not None
+        )
+        state = "met" if lim["met"] else "NOT MET"
+        click.echo(f"control   {cname} {lim['final_km2']:,.1f} km² ({bounds}): {state}")
+    if s["districts"]:
+        click.echo("districts (cells):")
+        rows = [
+            [
+                d["name"],
+                _n(d["urban_start_cells"]),
+                _n(d["urban_end_cells"]),
+                _n(d["cropland_lost_cells"]),
+            ]
+            for d in s["districts"]
+        ]
+        for line in _table(["district", "urban start", "urban end", "cropland lost"], rows):
+            click.echo(f"  {line}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--point", nargs=2, type=float, default=None, metavar="X Y", help="A site.")
+@click.option(
+    "--polygon", type=click.Path(path_type=Path), default=None, help="A site as a vector file."
+)
+@click.option("--crs", default=None, help="CRS of --point [default: the grid's], e.g. EPSG:4326.")
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A finished run of SCENARIO [default: runs/<scenario name> if it exists].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@_user_errors
+def check(
+    scenario: Path,
+    point: tuple[float, float] | None,
+    polygon: Path | None,
+    crs: str | None,
+    run_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Which planning lines and zones a site falls in, what SCENARIO allows there year by
+    year, and in which simulated year it becomes urban (一张图: "is this site inside the
+    red line?")."""
+    from landsim import api
+
+    r = api.check_site(scenario, point=point, polygon=polygon, crs=crs, run_dir=run_dir)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(r, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"site      {r['site']}: {r['cells']:,} cells{_fmt_km2(r['km2'])}")
+    click.echo("land use  " + ", ".join(f"{k} {v:,}" for k, v in r["landuse_at_start"].items()))
+    if "districts" in r:
+        click.echo("district  " + ", ".join(f"{k} {v:,}" for k, v in r["districts"].items()))
+    for name, line in r["lines"].items():
+        if not line["cells_inside"]:
+            click.echo(f"line      {name}: outside")
+            continue
+        zones = ", ".join(f"{z} {c:,}" for z, c in line["zones"].items())
+        rule = line["rule"] if line["enforced"] else f"{line['rule']}, reported only"
+        click.echo(
+            f"line      {name}: {line['cells_inside']:,} of {r['cells']:,} cells inside "
+            f"({rule})" + (f"; zones: {zones}" if zones else "")
+        )
+    for p in r["periods"]:
+        allowed = p["may_become_urban_cells"]
+        text = f"{allowed:,} of {r['cells']:,} cells may become urban"
+        if p["only_by_spill_over_cells"]:
+            text += f", {p['only_by_spill_over_cells']:,} more only by spill-over"
+        if p["mean_factor"] is not None and p["mean_factor"] != 1:
+            text += f" (potential × {p['mean_factor']:.2f} on average)"
+        click.echo(f"allowed   {p['first_year']}–{p['last_year']}: {text}")
+    if "becomes_urban" in r:
+        became = ", ".join(f"{y}: {c:,}" for y, c in r["becomes_urban"].items()) or "none"
+        click.echo(
+            f"simulated urban at start {r['urban_at_start_cells']:,}; becomes urban "
+            f"(year: cells) {became}; never {r['never_urban_cells']:,} ({r['run']})"
+        )
+    else:
+        click.echo("simulated no run found; run the scenario to see when the site becomes urban")
 
 
 @main.command()

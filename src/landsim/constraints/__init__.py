@@ -1,5 +1,6 @@
 """Planning layers and their rules, compiled into what the kernels read."""
 
 from landsim.constraints.compile import CompiledConstraints, Layer, compile_constraints
+from landsim.constraints.districts import Districts, read_districts
 
-__all__ = ["CompiledConstraints", "Layer", "compile_constraints"]
+__all__ = ["CompiledConstraints", "Districts", "Layer", "compile_constraints", "read_districts"]

@@ -1,32 +1,54 @@
-"""Named planning layers → the per-cell mask of cells that may become urban.
+"""Named planning layers and zone rules → the cells that may become urban, per period.
 
 Each layer keeps its own rule (the lines of 三区三线 are not merged by hand):
 
 ``no_change``
     cells inside never change class (ecological protection red line, water).
 ``no_construction``
-    cells inside never become construction land (permanent basic farmland).
+    cells inside never become construction land (permanent basic farmland, the four
+    urban control lines).
 ``construction_inside_only``
-    new construction land only inside (urban development boundary).
+    new construction land only inside (urban development boundary); with
+    ``spill_over`` the cells outside are a second choice, taken only when the demand
+    does not fit inside, and reported.
 ``factor``
     potential multiplied by ``factor`` inside (a soft rule; 0 acts as a hard one).
 
-A layer's nodata cells count as outside it. A layer with ``enforce = false`` is read and
-reported (how much growth encroaches on it) but does not constrain growth. The compiled
-result also says how many cells each layer takes away from growth, so an infeasible
-demand can name the layer.
+A layer may have sub-zones (``zones``: raster values), and ``[[rules]]`` set per zone ×
+class, per range of years, whether a class may become urban (``allow``) or how much its
+potential is damped (``factor``). Where layers and rules disagree for a cell, the
+precedence is, strongest first:
+
+1. ``no_change`` and ``no_construction`` layers: absolute, nothing overrides them;
+2. a rule with ``allow = false``;
+3. a rule with ``allow = true``: lifts a boundary (``construction_inside_only``) for its
+   cells;
+4. ``construction_inside_only``: no growth outside (or second choice with spill-over);
+5. soft factors (layer ``factor`` rules and rule ``factor``) multiply.
+
+Rules change only at the years they name, so the simulated years split into periods
+with one candidate mask and one factor map each. A layer with ``enforce = false`` is
+read and reported but constrains nothing, and neither do the rules on its zones.
+Overlaps of enforced layers whose rules disagree (三线冲突) are counted and reported
+with the rule that wins there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from landsim.errors import InputError
 from landsim.io.raster import NODATA, Grid, read_aligned
-from landsim.scenario.schema import Scenario
+from landsim.scenario.schema import Scenario, TransitionRule
+
+HARD_RULES = ("no_change", "no_construction")
+# Strongest first: where enforced layers overlap, the first rule in this order wins.
+PRECEDENCE = ("no_change", "no_construction", "factor", "construction_inside_only")
 
 
 @dataclass(frozen=True)
@@ -37,61 +59,162 @@ class Layer:
     inside: np.ndarray  # bool, True inside the line
     factor: float | None = None
     enforced: bool = True  # False: reported in compliance only
+    zones: dict[str, np.ndarray] = field(default_factory=dict)  # zone name -> bool mask
+    spill_over: bool = False
+    vector: dict[str, Any] | None = None  # rasterisation report of a vector layer
+
+    @property
+    def blocks_absolutely(self) -> bool:
+        return self.rule in HARD_RULES or (self.rule == "factor" and self.factor == 0)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Years over which the same rules hold."""
+
+    first_year: int
+    last_year: int
+    candidate: np.ndarray  # uint8: 1 where a cell may become urban (first choice)
+    factor: np.ndarray | None  # float32 multiplier on suitability; None: all 1
+    spill: np.ndarray | None  # uint8: cells only spill-over may take; None: no spill-over
 
 
 @dataclass(frozen=True)
 class CompiledConstraints:
-    candidate: np.ndarray  # uint8: 1 where a cell may become urban now
-    factor: np.ndarray | None  # float32 multiplier on suitability, None if no soft rule
+    periods: list[Period]
     layers: dict[str, Layer]
-    taken_away: dict[str, int]  # non-urban valid cells the layer forbids to urbanise
-    taken_away_only: dict[str, int]  # ... that no other layer forbids
+    taken_away: dict[str, int]  # non-urban valid cells each layer (or [[rules]]) forbids
+    taken_away_only: dict[str, int]  # ... that nothing else forbids
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def candidate(self) -> np.ndarray:
+        """The first period's candidate mask."""
+        return self.periods[0].candidate
+
+    @property
+    def factor(self) -> np.ndarray | None:
+        return self.periods[0].factor
+
+    def available(self, upto_year: int) -> np.ndarray:
+        """Cells that may become urban in some period up to ``upto_year`` (spill included)."""
+        out = np.zeros(self.periods[0].candidate.shape, dtype=bool)
+        for p in self.periods:
+            if p.first_year <= upto_year:
+                out |= p.candidate.astype(bool)
+                if p.spill is not None:
+                    out |= p.spill.astype(bool)
+        return out
 
 
-def _blocks_growth(layer: Layer) -> np.ndarray:
-    if layer.rule in ("no_change", "no_construction"):
-        return layer.inside
-    if layer.rule == "construction_inside_only":
-        return ~layer.inside
-    assert layer.factor is not None
-    return layer.inside if layer.factor == 0 else np.zeros_like(layer.inside)
+def read_layer_values(
+    path: Path,
+    grid: Grid,
+    key: str,
+    *,
+    layer: str | None = None,
+    attribute: str | None = None,
+    all_touched: bool = False,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+    """A planning layer's values on the grid, from a raster or a vector file.
+
+    Returns (values, valid, vector report or None). Polygons become their attribute's
+    value (1 without one) and 0 outside; a raster's nodata cells are not valid.
+    """
+    from landsim.io.vector import is_vector, rasterize_vector
+
+    if is_vector(path):
+        values, report = rasterize_vector(
+            path, grid, key, layer=layer, attribute=attribute, all_touched=all_touched
+        )
+        return values, np.ones(values.shape, dtype=bool), _report_dict(report)
+    if layer is not None or attribute is not None:
+        raise InputError(
+            f"[{key}] {path}: 'layer' and 'attribute' apply to vector files (.gpkg, .shp, "
+            ".geojson, .fgb); remove them for a raster"
+        )
+    values, valid = read_aligned(path, grid, key)
+    return values, valid, None
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    out = asdict(report)
+    out["path"] = str(out["path"])
+    out["values"] = {str(k): int(v) for k, v in out.get("values", {}).items()}
+    return out
 
 
 def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
     layers = {}
     for name, spec in scenario.constraints.items():
         key = f"constraints.{name}.path"
-        data, valid = read_aligned(spec.path, grid, key)
+        data, valid, vector = read_layer_values(
+            spec.path,
+            grid,
+            key,
+            layer=spec.layer,
+            attribute=spec.attribute,
+            all_touched=spec.rasterize == "all_touched",
+        )
         inside = valid & np.isin(data, np.asarray(spec.inside))
+        zones = {z: valid & np.isin(data, np.asarray(v)) for z, v in spec.zones.items()}
+        for z, mask in zones.items():
+            if not mask.any():
+                raise InputError(
+                    f"[constraints.{name}.zones.{z}] {spec.path}: no cell has the zone's values "
+                    f"{spec.zones[z]}; check the values against the layer"
+                )
         assert spec.rule is not None  # filled in by the schema
-        layers[name] = Layer(name, spec.rule, spec.path, inside, spec.factor, spec.enforce)
+        layers[name] = Layer(
+            name,
+            spec.rule,
+            spec.path,
+            inside,
+            spec.factor,
+            spec.enforce,
+            zones,
+            spec.spill_over,
+            vector,
+        )
     return layers
 
 
-def compile_constraints(
-    scenario: Scenario, landuse: np.ndarray, grid: Grid, layers: dict[str, Layer] | None = None
-) -> CompiledConstraints:
-    """Read the planning layers and compile them for the urban-growth model."""
-    if layers is None:
-        layers = read_layers(scenario, grid)
-    urban = scenario.urban_class.code
-    base = (landuse != NODATA) & (landuse != urban)
-    blocked = {
-        name: _blocks_growth(layer) & base for name, layer in layers.items() if layer.enforced
-    }
-    any_block = np.zeros(landuse.shape, dtype=np.uint8)
-    for b in blocked.values():
-        any_block += b  # count of layers forbidding each cell
-    candidate = (base & (any_block == 0)).astype(np.uint8)
-    taken = {name: int(b.sum()) for name, b in blocked.items()}
-    only = {name: int((b & (any_block == 1)).sum()) for name, b in blocked.items()}
+def _rule_mask(
+    rule: TransitionRule, scenario: Scenario, layers: dict[str, Layer], landuse: np.ndarray
+) -> np.ndarray:
+    name, _, zone = rule.where.partition(".")
+    where = layers[name].zones[zone] if zone else layers[name].inside
+    return where & np.isin(landuse, np.asarray(scenario.rule_classes(rule), dtype=landuse.dtype))
 
-    factor = None
-    for layer in layers.values():
-        if layer.enforced and layer.rule == "factor" and layer.factor not in (0, 1):
-            if factor is None:
-                factor = np.ones(landuse.shape, dtype=np.float32)
-            factor[layer.inside] *= np.float32(layer.factor)
+
+def _period_bounds(scenario: Scenario, rules: list[TransitionRule]) -> list[tuple[int, int]]:
+    sim = scenario.simulation
+    cuts = {sim.start_year + 1}
+    for r in rules:
+        if r.from_year is not None:
+            cuts.add(r.from_year)
+        if r.to_year is not None:
+            cuts.add(r.to_year + 1)
+    starts = sorted(c for c in cuts if sim.start_year < c <= sim.end_year)
+    ends = [s - 1 for s in starts[1:]] + [sim.end_year]
+    return list(zip(starts, ends, strict=True))
+
+
+def compile_constraints(
+    scenario: Scenario,
+    landuse: np.ndarray,
+    grid: Grid | None,
+    layers: dict[str, Layer] | None = None,
+) -> CompiledConstraints:
+    """Read the planning layers and compile them, with the zone rules, for the model.
+
+    ``grid`` may be None when ``layers`` are given (then areas are not reported in km²).
+    """
+    if layers is None:
+        assert grid is not None
+        layers = read_layers(scenario, grid)
     for name, layer in layers.items():
         if layer.enforced and layer.rule == "construction_inside_only" and not layer.inside.any():
             raise InputError(
@@ -99,4 +222,112 @@ def compile_constraints(
                 f"(inside = {scenario.constraints[name].inside}), so nothing could grow; "
                 "check the layer's values and 'inside'"
             )
-    return CompiledConstraints(candidate, factor, layers, taken, only)
+    urban = scenario.urban_class.code
+    base = (landuse != NODATA) & (landuse != urban)
+    enforced = {k: v for k, v in layers.items() if v.enforced}
+    hard = {k: v.inside & base for k, v in enforced.items() if v.blocks_absolutely}
+    bounds = {
+        k: ~v.inside & base
+        for k, v in enforced.items()
+        if v.rule == "construction_inside_only" and not v.spill_over
+    }
+    spills = {
+        k: ~v.inside & base
+        for k, v in enforced.items()
+        if v.rule == "construction_inside_only" and v.spill_over
+    }
+    rules = [r for r in scenario.rules if layers[r.where.partition(".")[0]].enforced]
+    masks = [_rule_mask(r, scenario, layers, landuse) for r in rules]
+    any_hard = _any(hard.values(), base.shape)
+    any_bound = _any(bounds.values(), base.shape)
+    any_spill = _any(spills.values(), base.shape)
+
+    periods = []
+    for first, last in _period_bounds(scenario, rules):
+        live = [(r, m) for r, m in zip(rules, masks, strict=True) if r.holds_in(first)]
+        rule_no = _any((m for r, m in live if r.allow is False), base.shape)
+        rule_yes = _any((m for r, m in live if r.allow is True), base.shape)
+        open_ = base & ~any_hard & ~rule_no & (rule_yes | ~any_bound)
+        second = open_ & any_spill & ~rule_yes
+        factor = _factor(enforced, live, base.shape)
+        if factor is not None:
+            # A cell whose potential is damped to 0 can never be chosen.
+            open_ &= factor > 0
+            second &= factor > 0
+        periods.append(
+            Period(
+                first,
+                last,
+                (open_ & ~second).astype(np.uint8),
+                factor,
+                second.astype(np.uint8) if spills else None,
+            )
+        )
+
+    first_rules = [
+        m
+        for r, m in zip(rules, masks, strict=True)
+        if r.allow is False and r.holds_in(periods[0].first_year)
+    ]
+    blocked = {**hard, **bounds}
+    if first_rules:
+        blocked["[[rules]]"] = _any(first_rules, base.shape) & base
+    count = np.zeros(base.shape, dtype=np.uint8)
+    for b in blocked.values():
+        count += b
+    taken = {k: int(b.sum()) for k, b in blocked.items()}
+    only = {k: int((b & (count == 1)).sum()) for k, b in blocked.items()}
+    return CompiledConstraints(periods, layers, taken, only, conflicts(layers, grid))
+
+
+def _any(masks: Any, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=bool)
+    for m in masks:
+        out |= m
+    return out
+
+
+def _factor(
+    enforced: dict[str, Layer],
+    live: list[tuple[TransitionRule, np.ndarray]],
+    shape: tuple[int, ...],
+) -> np.ndarray | None:
+    factor = None
+    soft = [(v.inside, v.factor) for v in enforced.values() if v.rule == "factor"]
+    soft += [(m, r.factor) for r, m in live if r.factor is not None]
+    for mask, f in soft:
+        if f is None or f == 1:
+            continue
+        if factor is None:
+            factor = np.ones(shape, dtype=np.float32)
+        factor[mask] *= np.float32(f)
+    return factor
+
+
+def _winner(a: Layer, b: Layer) -> Layer:
+    return min((a, b), key=lambda layer: PRECEDENCE.index(layer.rule))
+
+
+def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any]]:
+    """Overlaps of enforced layers with different rules (三线冲突), and who wins there."""
+    area = None if grid is None else grid.cell_area_m2
+    out = []
+    enforced = [v for v in layers.values() if v.enforced]
+    for a, b in combinations(enforced, 2):
+        if a.rule == b.rule:
+            continue
+        cells = int((a.inside & b.inside).sum())
+        if not cells:
+            continue
+        win = _winner(a, b)
+        out.append(
+            {
+                "layers": [a.name, b.name],
+                "rules": [a.rule, b.rule],
+                "cells": cells,
+                "km2": None if area is None else cells * area / 1e6,
+                "prevails": win.name,
+                "resolution": f"{win.rule} of {win.name} applies in the overlap",
+            }
+        )
+    return out

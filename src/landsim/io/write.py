@@ -28,6 +28,7 @@ from landsim.io.raster import NODATA, Grid
 # Files a run writes; an output folder holding any of them counts as holding results.
 RESULT_PATTERNS = (
     "landuse_*.tif",
+    "urban_year.tif",
     "landsim.nc",
     "summary.csv",
     "compliance.json",
@@ -194,6 +195,33 @@ def write_geotiff(
         cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
         cmap[NODATA] = (0, 0, 0, 0)
         ds.write_colormap(1, cmap)
+        ds.update_tags(**tags)
+
+
+def write_year_map(
+    path: Path, years: np.ndarray, grid: Grid, compress: str, tags: dict[str, str]
+) -> None:
+    """A uint16 map of years (0: none) on the grid, as a tiled GeoTIFF."""
+    import rasterio
+
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": grid.shape[0],
+        "width": grid.shape[1],
+        "count": 1,
+        "dtype": "uint16",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    if compress != "none":
+        profile["compress"] = compress
+        profile["predictor"] = 2
+    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+        ds.write(years, 1)
         ds.update_tags(**tags)
 
 

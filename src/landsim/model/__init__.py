@@ -1,5 +1,19 @@
 """The yearly loop: neighbourhood → potential → allocation → record."""
 
-from landsim.model.engine import GrowthParameters, SimulationResult, YearRecord, simulate
+from landsim.model.engine import (
+    GrowthParameters,
+    InsufficientCandidates,
+    Period,
+    SimulationResult,
+    YearRecord,
+    simulate,
+)
 
-__all__ = ["GrowthParameters", "SimulationResult", "YearRecord", "simulate"]
+__all__ = [
+    "GrowthParameters",
+    "InsufficientCandidates",
+    "Period",
+    "SimulationResult",
+    "YearRecord",
+    "simulate",
+]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from landsim import kernels
+from landsim.errors import DemandError
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,33 @@ class GrowthParameters:
     member: int = 0
 
 
+@dataclass(frozen=True)
+class Period:
+    """From ``first_year`` on (until the next period), which cells may become urban.
+
+    ``candidate`` cells are the first choice; ``spill`` cells (may be None) are taken
+    only when the first choice cannot hold the year's demand. ``suitability`` carries
+    the period's soft factors.
+    """
+
+    first_year: int
+    candidate: np.ndarray
+    suitability: np.ndarray
+    spill: np.ndarray | None = None
+
+
 @dataclass
 class YearRecord:
     year: int
     new_urban: int
     from_class: np.ndarray  # int64[256]: cells converted to urban, by former class code
     inside: dict[str, int]  # cells converted this year inside each planning layer
+    spilled: int = 0  # cells taken from the spill-over (second-choice) cells
+    # With districts: int64[n_districts] new urban cells, per layer inside, and
+    # int64[n_districts, 256] by former class.
+    district_new: np.ndarray | None = None
+    district_inside: dict[str, np.ndarray] = field(default_factory=dict)
+    district_from_class: np.ndarray | None = None
 
 
 @dataclass
@@ -49,6 +71,13 @@ class SimulationResult:
     class_counts: dict[int, np.ndarray]  # every year -> int64[256] cells per class code
     records: list[YearRecord] = field(default_factory=list)
     final: np.ndarray | None = None
+    # uint16: the year each cell became urban (the start year for urban at the start),
+    # 0 where it never did.
+    urban_year: np.ndarray | None = None
+
+
+class InsufficientCandidates(DemandError):
+    """A year asks for more cells than the rules in force leave open."""
 
 
 def simulate(
@@ -60,58 +89,137 @@ def simulate(
     map_years: list[int],
     layers: dict[str, np.ndarray] | None = None,
     on_year: Callable[[YearRecord], None] | None = None,
+    *,
+    periods: list[Period] | None = None,
+    districts: np.ndarray | None = None,
 ) -> SimulationResult:
     """Run the automaton from ``min(demand)`` to ``max(demand)``.
 
     ``demand[year]`` is the total of urban cells the map must hold in ``year``; the
-    first year is the start map. The caller has checked that enough candidate cells
-    exist (``landsim.api`` does, and names the layer that takes them away).
+    first year is the start map. ``periods`` (optional) replace ``candidate`` and
+    ``suitability`` from their first year on. ``districts`` (optional, integer codes,
+    0 for none) makes every record count its cells per district as well. The caller has
+    checked that enough candidate cells exist (``landsim.api`` does, and names the
+    layer that takes them away); a year that still runs short raises
+    :class:`InsufficientCandidates`.
     """
     years = sorted(demand)
     start = years[0]
     lu = np.ascontiguousarray(landuse, dtype=np.uint8).copy()
-    cand = np.ascontiguousarray(candidate, dtype=np.uint8).copy()
-    suit = np.ascontiguousarray(suitability, dtype=np.float32)
+    urban = np.uint8(params.urban_code)
+    if periods is None:
+        periods = [Period(start + 1, candidate, suitability)]
+    periods = sorted(periods, key=lambda p: p.first_year)
     flat_lu = lu.reshape(-1)
-    flat_cand = cand.reshape(-1)
     flat_layers = {
         k: np.ascontiguousarray(v, dtype=bool).reshape(-1) for k, v in (layers or {}).items()
     }
+    flat_districts = None
+    n_districts = 0
+    if districts is not None:
+        flat_districts = np.ascontiguousarray(districts, dtype=np.int64).reshape(-1)
+        n_districts = int(flat_districts.max(initial=0)) + 1
 
     work = np.empty(lu.shape, dtype=np.float32)
     neigh = np.empty(lu.shape, dtype=np.float32)
     potential = np.empty(lu.shape, dtype=np.float32)
     counts = np.bincount(flat_lu, minlength=256).astype(np.int64)
     result = SimulationResult(start, {}, {start: counts.copy()})
+    urban_year = np.where(lu == urban, np.uint16(start), np.uint16(0)).astype(np.uint16)
+    flat_year = urban_year.reshape(-1)
     if start in map_years:
         result.maps[start] = lu.copy()
 
-    urban = np.uint8(params.urban_code)
+    active: Period | None = None
+    cand = spill = suit = None
     for year in years[1:]:
+        started = [p for p in periods if p.first_year <= year]
+        now = started[-1] if started else periods[0]
+        if now is not active:
+            # A new period: its masks, less what is urban already.
+            active = now
+            not_urban = lu != urban
+            cand = (np.asarray(now.candidate, dtype=bool) & not_urban).astype(np.uint8)
+            spill = (
+                None
+                if now.spill is None
+                else (np.asarray(now.spill, dtype=bool) & not_urban).astype(np.uint8)
+            )
+            suit = np.ascontiguousarray(now.suitability, dtype=np.float32)
+            n_cand = int(cand.sum())
+            n_spill = 0 if spill is None else int(spill.sum())
+        assert cand is not None and suit is not None
         n = int(demand[year] - counts[params.urban_code])
+        spilled = 0
         if n > 0:
+            if n > n_cand + n_spill:
+                raise InsufficientCandidates(
+                    f"year {year} needs {n:,} new urban cells but the rules in force from "
+                    f"{now.first_year} leave {n_cand + n_spill:,}; lower the demand or relax "
+                    "the rules in [constraints] and [[rules]]"
+                )
             kernels.neighborhood_effect(lu, params.weights, params.radius, work, neigh)
             # np.uint64: numba would type a Python int above 2**63 as int64 and fail.
             key = np.uint64(kernels.stream_key(params.seed, params.member, year))
-            kernels.urban_potential(suit, neigh, cand, params.floor, params.alpha, key, potential)
-            chosen = np.empty(n, dtype=np.int64)
-            kernels.select_top(potential, n, chosen)
-            from_class = np.bincount(flat_lu[chosen], minlength=256).astype(np.int64)
+            if n <= n_cand:
+                chosen = _choose(suit, neigh, cand, params, key, potential, n)
+            else:
+                # The first choice cannot hold the demand: all of it, then the best of
+                # the spill-over cells.
+                assert spill is not None
+                spilled = n - n_cand
+                first = np.flatnonzero(cand.reshape(-1))
+                extra = _choose(suit, neigh, spill, params, key, potential, spilled)
+                chosen = np.sort(np.concatenate([first, extra]))
+                spill.reshape(-1)[extra] = 0
+                n_spill -= spilled
+            former = flat_lu[chosen].astype(np.int64)
+            from_class = np.bincount(former, minlength=256).astype(np.int64)
             flat_lu[chosen] = urban
-            flat_cand[chosen] = 0
+            flat_year[chosen] = year
+            cand.reshape(-1)[chosen] = 0
+            n_cand -= n - spilled
             inside = {k: int(m[chosen].sum()) for k, m in flat_layers.items()}
         else:
             n = 0
+            chosen = np.empty(0, dtype=np.int64)
+            former = chosen
             from_class = np.zeros(256, dtype=np.int64)
             inside = dict.fromkeys(flat_layers, 0)
         counts = counts - from_class
         counts[params.urban_code] += n
         result.class_counts[year] = counts.copy()
-        record = YearRecord(year, n, from_class, inside)
+        record = YearRecord(year, n, from_class, inside, spilled)
+        if flat_districts is not None:
+            d = flat_districts[chosen]
+            record.district_new = np.bincount(d, minlength=n_districts).astype(np.int64)
+            record.district_inside = {
+                k: np.bincount(d[m[chosen]], minlength=n_districts).astype(np.int64)
+                for k, m in flat_layers.items()
+            }
+            record.district_from_class = np.bincount(
+                d * 256 + former, minlength=n_districts * 256
+            ).reshape(n_districts, 256)
         result.records.append(record)
         if year in map_years:
             result.maps[year] = lu.copy()
         if on_year is not None:
             on_year(record)
     result.final = lu
+    result.urban_year = urban_year
     return result
+
+
+def _choose(
+    suit: np.ndarray,
+    neigh: np.ndarray,
+    cand: np.ndarray,
+    params: GrowthParameters,
+    key: np.uint64,
+    potential: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    kernels.urban_potential(suit, neigh, cand, params.floor, params.alpha, key, potential)
+    chosen = np.empty(n, dtype=np.int64)
+    kernels.select_top(potential, n, chosen)
+    return chosen

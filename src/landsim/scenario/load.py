@@ -169,6 +169,9 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
     suit = data.get("suitability")
     if isinstance(suit, dict):
         fix(suit, "path")
+    districts = data.get("districts")
+    if isinstance(districts, dict):
+        fix(districts, "path")
     cons = data.get("constraints")
     if isinstance(cons, dict):
         for spec in cons.values():
@@ -307,7 +310,7 @@ def _format_one(err: Any) -> tuple[tuple[Any, ...], str]:
     if etype == "extra_forbidden":
         parent = _model_at(raw_loc[:-1])
         name = str(loc[-1])
-        allowed = sorted(parent.model_fields) if parent else []
+        allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
         hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
         msg = f"[{key}] unknown key"
         if hint:

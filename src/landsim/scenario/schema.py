@@ -37,6 +37,11 @@ DEFAULT_RULES: dict[str, Rule] = {
     "permanent_basic_farmland": "no_construction",
     "ecological_red_line": "no_change",
     "water": "no_change",
+    # The four urban control lines (城市四线) are no-go areas for new construction.
+    "green_line": "no_construction",
+    "blue_line": "no_construction",
+    "purple_line": "no_construction",
+    "yellow_line": "no_construction",
 }
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -225,6 +230,24 @@ class Constraint(_Strict):
         default=True,
         description="false: the layer is only reported (encroachment), it does not constrain",
     )
+    zones: dict[str, Annotated[list[int], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="sub-zones by raster value (e.g. concentrated_construction = [1]); "
+        "[[rules]] name them as '<layer>.<zone>'",
+    )
+    spill_over: bool = Field(
+        default=False,
+        description="construction_inside_only: when the demand does not fit inside, the rest "
+        "grows outside (reported) instead of being an error",
+    )
+    layer: str | None = Field(default=None, description="vector files: the layer to read")
+    attribute: str | None = Field(
+        default=None, description="vector files: integer field giving each polygon's value"
+    )
+    rasterize: Literal["centre", "all_touched"] = Field(
+        default="centre",
+        description="vector files: a cell is inside when its centre is, or when touched",
+    )
     description: str = ""
 
     @model_validator(mode="after")
@@ -233,7 +256,87 @@ class Constraint(_Strict):
             raise ValueError("rule 'factor' needs 'factor' in [0, 1]")
         if self.rule != "factor" and self.factor is not None:
             raise ValueError("'factor' is only used with rule = 'factor'")
+        if self.spill_over and self.rule not in (None, "construction_inside_only"):
+            raise ValueError("'spill_over' is only used with rule 'construction_inside_only'")
+        for zone, values in self.zones.items():
+            if not _NAME.match(zone):
+                raise ValueError(f"zone name {zone!r} must be letters, digits, '_' or '-'")
+            if min(values) < 0 or max(values) > 255:
+                raise ValueError(f"zone {zone!r}: values must be 0..255")
         return self
+
+
+class TransitionRule(_Strict):
+    """Which classes may become urban in a planning zone, in which years (hard or soft)."""
+
+    where: str = Field(description="a layer name, or '<layer>.<zone>'")
+    from_classes: list[str] | None = Field(
+        default=None,
+        alias="from",
+        description="class names or roles the rule applies to; default every class",
+    )
+    to: str | None = Field(default=None, description="target class; the urban class")
+    allow: bool | None = Field(default=None, description="hard rule: true allowed, false never")
+    factor: float | None = Field(
+        default=None, ge=0, le=1, description="soft rule: multiplies the potential"
+    )
+    from_year: Year | None = Field(default=None, description="first year the rule holds")
+    to_year: Year | None = Field(default=None, description="last year the rule holds")
+    description: str = ""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_effect(self) -> TransitionRule:
+        if (self.allow is None) == (self.factor is None):
+            raise ValueError("a rule needs exactly one of 'allow' (true/false) or 'factor'")
+        if self.from_year and self.to_year and self.to_year < self.from_year:
+            raise ValueError(f"to_year ({self.to_year}) is before from_year ({self.from_year})")
+        return self
+
+    def holds_in(self, year: int) -> bool:
+        return (self.from_year is None or year >= self.from_year) and (
+            self.to_year is None or year <= self.to_year
+        )
+
+
+class Districts(_Strict):
+    """Administrative units for per-district reports (区县)."""
+
+    path: FilePath = Field(description="district raster (or vector file) on the grid")
+    names: dict[str, str] = Field(
+        default_factory=dict, description="raster value -> district name (e.g. 1 = '珠晖区')"
+    )
+    layer: str | None = None
+    attribute: str | None = None
+
+    @field_validator("names")
+    @classmethod
+    def _codes(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if not k.isdigit() or not 1 <= int(k) <= 65535:
+                raise ValueError(f"district code {k!r} must be a whole number 1..65535")
+        return v
+
+
+class ClassLimit(_Strict):
+    min: Annotated[float, Field(ge=0)] | None = None
+    max: Annotated[float, Field(ge=0)] | None = None
+
+
+class Plan(_Strict):
+    """The plan's own figures, reported against the simulated result (not enforced)."""
+
+    source: str = Field(default="", description="where the figures come from (seeds/...)")
+    cropland_retention_km2: float | None = Field(
+        default=None, ge=0, description="farmland retention target 耕地保有量, km²"
+    )
+    line_areas_km2: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="planning layer -> area the plan states, km²"
+    )
+    class_area_limits_km2: dict[str, ClassLimit] = Field(
+        default_factory=dict, description="class name -> control total { min, max } in km²"
+    )
 
 
 class Model(_Strict):
@@ -271,6 +374,9 @@ class Scenario(_Strict):
     suitability: Suitability = Field(default_factory=Suitability)
     demand: Demand
     constraints: dict[str, Constraint] = Field(default_factory=dict)
+    rules: list[TransitionRule] = Field(default_factory=list)
+    districts: Districts | None = None
+    plan: Plan = Field(default_factory=Plan)
     model: Model = Field(default_factory=Model)
     output: Output = Field(default_factory=Output)
 
@@ -335,6 +441,19 @@ class Scenario(_Strict):
                     f"[model.neighborhood_weights] names class {cname!r}, which is not in "
                     f"[[classes]] (classes: {', '.join(sorted(names))})"
                 )
+        self._check_rules(names)
+        for line in self.plan.line_areas_km2:
+            if line not in self.constraints:
+                raise ValueError(
+                    f"[plan.line_areas_km2] names {line!r}, which is not in [constraints] "
+                    f"(layers: {', '.join(sorted(self.constraints)) or 'none'})"
+                )
+        for cname in self.plan.class_area_limits_km2:
+            if cname not in names:
+                raise ValueError(
+                    f"[plan.class_area_limits_km2] names class {cname!r}, which is not in "
+                    f"[[classes]] (classes: {', '.join(sorted(names))})"
+                )
         if self.suitability.method == "logistic":
             for d in self.suitability.coefficients:
                 if d not in self.inputs.drivers:
@@ -344,6 +463,54 @@ class Scenario(_Strict):
                         f"[inputs.drivers] (drivers: {known})"
                     )
         return self
+
+    def _check_rules(self, names: set[str]) -> None:
+        roles = {c.role for c in self.classes}
+        urban = self.urban_class.name
+        for i, rule in enumerate(self.rules):
+            at = f"[rules[{i}]"
+            layer, _, zone = rule.where.partition(".")
+            if layer not in self.constraints:
+                raise ValueError(
+                    f"{at}.where] names layer {layer!r}, which is not in [constraints] "
+                    f"(layers: {', '.join(sorted(self.constraints)) or 'none'})"
+                )
+            zones = self.constraints[layer].zones
+            if zone and zone not in zones:
+                known = ", ".join(sorted(zones)) or f"none; add [constraints.{layer}.zones]"
+                raise ValueError(
+                    f"{at}.where] layer {layer!r} has no zone {zone!r} (zones: {known})"
+                )
+            for c in rule.from_classes or ():
+                if c not in names and c not in roles:
+                    raise ValueError(
+                        f"{at}.from] {c!r} is neither a class name nor a role of [[classes]] "
+                        f"(classes: {', '.join(sorted(names))})"
+                    )
+                if c == urban or c == "urban":
+                    raise ValueError(f"{at}.from] {c!r} is already urban; urban never reverts")
+            if rule.to is not None and rule.to != urban:
+                raise ValueError(
+                    f"{at}.to] the urban-growth model turns land into {urban!r} only; "
+                    f"got {rule.to!r}"
+                )
+        start, end = self.simulation.start_year, self.simulation.end_year
+        for i, rule in enumerate(self.rules):
+            for key in ("from_year", "to_year"):
+                y = getattr(rule, key)
+                if y is not None and not start <= y <= end:
+                    raise ValueError(
+                        f"[rules[{i}].{key}] {y} is outside the simulated years {start}..{end}"
+                    )
+
+    def rule_classes(self, rule: TransitionRule) -> list[int]:
+        """Class codes a rule applies to (names and roles resolved; urban excluded)."""
+        want = set(rule.from_classes) if rule.from_classes is not None else None
+        return [
+            c.code
+            for c in self.classes
+            if c.role != "urban" and (want is None or c.name in want or c.role in want)
+        ]
 
     # Convenience views used by the model and reports.
     @property

@@ -1,0 +1,51 @@
+"""Districts (区县): administrative units that reports break growth down by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from landsim.constraints.compile import read_layer_values
+from landsim.errors import InputError
+from landsim.io.raster import Grid
+from landsim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Districts:
+    """District codes on the grid (0: none) and their names."""
+
+    codes: np.ndarray  # int32
+    names: dict[int, str]
+
+    def name(self, code: int) -> str:
+        return self.names.get(code, f"district {code}")
+
+
+def read_districts(scenario: Scenario, grid: Grid) -> Districts | None:
+    spec = scenario.districts
+    if spec is None:
+        return None
+    values, valid, _ = read_layer_values(
+        spec.path, grid, "districts.path", layer=spec.layer, attribute=spec.attribute
+    )
+    if np.issubdtype(values.dtype, np.floating):
+        values = np.where(valid & np.isfinite(values), values, 0)
+    codes = np.where(valid, values, 0).astype(np.int64)
+    if codes.min() < 0 or codes.max() > 65535:
+        raise InputError(
+            f"[districts.path] {spec.path}: district codes must be 0..65535 (0: none); "
+            f"found {int(codes.min())}..{int(codes.max())}"
+        )
+    present = sorted(int(c) for c in np.unique(codes) if c)
+    if not present:
+        raise InputError(f"[districts.path] {spec.path}: no cell belongs to a district")
+    names = {int(k): v for k, v in spec.names.items()}
+    missing = [c for c in names if c not in present]
+    if missing:
+        raise InputError(
+            f"[districts.names] codes {missing} have no cell in {spec.path} "
+            f"(codes present: {present[:20]}); fix the names table or the layer"
+        )
+    return Districts(codes.astype(np.int32), {c: names.get(c, f"district {c}") for c in present})

@@ -1,0 +1,307 @@
+"""Compliance with the plan: growth against each planning line, per year and district.
+
+Everything here is computed twice where it matters: from the engine's per-year records
+(what happened each year) and again from the start map, the final map and the year each
+cell became urban (``final_check_from_maps``), which does not trust the records. Under
+hard rules, ``violations`` is zero in both.
+
+A layer's ``breaks_line`` counts new urban cells against the line's own rule;
+``violations`` counts those the scenario did not permit (a ``[[rules]]`` exception with
+``allow = true``, or a boundary's ``spill_over``, permits some); ``permitted_exceptions``
+is the difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from landsim.constraints import CompiledConstraints, Districts
+from landsim.io.raster import Grid
+from landsim.model import SimulationResult
+from landsim.scenario.schema import CONSTRUCTION_ROLES, Scenario
+
+
+def _km2(cells: float, grid: Grid) -> float | None:
+    a = grid.cell_area_m2
+    return None if a is None else round(cells * a / 1e6, 6)
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100.0 * part / whole, 4)
+
+
+def line_breaks(rule: str, inside: np.ndarray, changed: np.ndarray, new_cons: np.ndarray) -> Any:
+    """Cells that break a line's own rule, or None for a soft rule."""
+    if rule == "no_change":
+        return changed & inside
+    if rule == "no_construction":
+        return new_cons & inside
+    if rule == "construction_inside_only":
+        return new_cons & ~inside
+    return None
+
+
+def disallowed_growth(
+    constraints: CompiledConstraints, urban_year: np.ndarray, start_year: int
+) -> np.ndarray:
+    """New urban cells that the rules in force in their year did not allow."""
+    bad = np.zeros(urban_year.shape, dtype=bool)
+    for p in constraints.periods:
+        now = (urban_year >= p.first_year) & (urban_year <= p.last_year)
+        allowed = p.candidate.astype(bool)
+        if p.spill is not None:
+            allowed |= p.spill.astype(bool)
+        bad |= now & ~allowed
+    return bad & (urban_year > start_year)
+
+
+def compliance(
+    scenario: Scenario,
+    grid: Grid,
+    landuse: np.ndarray,
+    constraints: CompiledConstraints,
+    res: SimulationResult,
+    districts: Districts | None = None,
+) -> dict[str, Any]:
+    """The content of ``compliance.json``."""
+    s = scenario
+    urban = s.urban_class.code
+    layers = constraints.layers
+    cropland = [c.code for c in s.classes if c.role == "cropland"]
+    construction = [c.code for c in s.classes if c.role in CONSTRUCTION_ROLES]
+    start_counts = res.class_counts[res.start_year]
+    crop0 = int(sum(start_counts[c] for c in cropland))
+
+    final = res.final
+    assert final is not None and res.urban_year is not None
+    changed = landuse != final
+    new_cons = changed & np.isin(final, construction)
+    bad = disallowed_growth(constraints, res.urban_year, res.start_year)
+    breaks = {
+        name: line_breaks(layer.rule, layer.inside, changed, new_cons)
+        for name, layer in layers.items()
+    }
+    # Violations per year: cells breaking the line that the rules did not permit, by the
+    # year they became urban (one pass over the grid per line).
+    n_years = max(res.class_counts) - res.start_year + 1
+    yearly_violations = {
+        name: np.bincount(
+            res.urban_year[b & bad].astype(np.int64) - res.start_year, minlength=n_years
+        )
+        if layer.enforced
+        else np.bincount(res.urban_year[b].astype(np.int64) - res.start_year, minlength=n_years)
+        for name, layer in layers.items()
+        if (b := breaks[name]) is not None
+    }
+
+    years = []
+    cum_total = 0
+    cum_inside = dict.fromkeys(layers, 0)
+    for rec in res.records:
+        cum_total += rec.new_urban
+        lines = {}
+        for name, layer in layers.items():
+            cum_inside[name] += rec.inside[name]
+            ins, out = rec.inside[name], rec.new_urban - rec.inside[name]
+            lines[name] = {
+                "new_urban_inside": ins,
+                "new_urban_outside": out,
+                "new_urban_inside_km2": _km2(ins, grid),
+                "new_urban_outside_km2": _km2(out, grid),
+                "new_urban_inside_pct": _pct(ins, rec.new_urban),
+                "new_urban_inside_cumulative": cum_inside[name],
+                "new_urban_outside_cumulative": cum_total - cum_inside[name],
+                "breaks_line": {
+                    "no_change": ins,
+                    "no_construction": ins,
+                    "construction_inside_only": out,
+                }.get(layer.rule),
+                "violations": (
+                    int(yearly_violations[name][rec.year - res.start_year])
+                    if name in yearly_violations
+                    else None
+                ),
+            }
+        crop = int(sum(res.class_counts[rec.year][c] for c in cropland))
+        years.append(
+            {
+                "year": rec.year,
+                "new_urban_cells": rec.new_urban,
+                "new_urban_km2": _km2(rec.new_urban, grid),
+                "new_urban_cells_cumulative": cum_total,
+                "spilled_over_boundary_cells": rec.spilled,
+                "cropland_cells": crop,
+                "cropland_km2": _km2(crop, grid),
+                "cropland_lost_cells_cumulative": crop0 - crop,
+                "cropland_lost_km2_cumulative": _km2(crop0 - crop, grid),
+                "lines": lines,
+            }
+        )
+
+    check = {}
+    for name, layer in layers.items():
+        b = breaks[name]
+        entry: dict[str, Any] = {
+            "rule": layer.rule,
+            "enforced": layer.enforced,
+            "changed_inside": int((changed & layer.inside).sum()),
+            "new_construction_inside": int((new_cons & layer.inside).sum()),
+            "new_construction_outside": int((new_cons & ~layer.inside).sum()),
+            "breaks_line": None if b is None else int(b.sum()),
+            "violations": None,
+            "permitted_exceptions": None,
+        }
+        if b is not None:
+            if layer.enforced:
+                v = int((b & bad).sum())
+                entry["violations"] = v
+                entry["permitted_exceptions"] = int(b.sum()) - v
+            else:
+                entry["violations"] = int(b.sum())  # reported: encroachment
+        check[name] = entry
+
+    out: dict[str, Any] = {
+        "scenario": s.name,
+        "cell_area_m2": grid.cell_area_m2,
+        "lines": {
+            name: _line_info(s, name, layer, constraints, grid) for name, layer in layers.items()
+        },
+        "conflicts": constraints.conflicts,
+        "periods": [
+            {
+                "first_year": p.first_year,
+                "last_year": p.last_year,
+                "candidate_cells": int(p.candidate.sum()),
+                "spill_over_cells": None if p.spill is None else int(p.spill.sum()),
+            }
+            for p in constraints.periods
+        ],
+        "years": years,
+        "final_check_from_maps": {
+            "changed_cells": int(changed.sum()),
+            "reverted_urban_cells": int(((landuse == urban) & (final != urban)).sum()),
+            "growth_not_allowed_by_rules": int(bad.sum()),
+            "lines": check,
+        },
+        "plan": plan_checks(s, grid, res, layers),
+    }
+    if districts is not None:
+        out["districts"] = district_table(s, grid, landuse, res, layers, districts, bad)
+    return out
+
+
+def _line_info(
+    s: Scenario, name: str, layer: Any, constraints: CompiledConstraints, grid: Grid
+) -> dict[str, Any]:
+    cells = int(layer.inside.sum())
+    info: dict[str, Any] = {
+        "rule": layer.rule,
+        "file": str(layer.path),
+        "cells_inside": cells,
+        "km2_inside": _km2(cells, grid),
+        "enforced": layer.enforced,
+        "spill_over": layer.spill_over,
+        "cells_taken_from_growth": constraints.taken_away.get(name, 0),
+        "zones": {
+            z: {"cells": int(m.sum()), "km2": _km2(int(m.sum()), grid)}
+            for z, m in layer.zones.items()
+        },
+    }
+    plan = s.plan.line_areas_km2.get(name)
+    if plan is not None:
+        info["plan_km2"] = plan
+        km2 = _km2(cells, grid)
+        info["difference_from_plan_km2"] = None if km2 is None else round(km2 - plan, 4)
+    if layer.vector is not None:
+        info["rasterized_from_vector"] = layer.vector
+    return info
+
+
+def plan_checks(
+    s: Scenario, grid: Grid, res: SimulationResult, layers: dict[str, Any]
+) -> dict[str, Any]:
+    """Final areas against the plan's control totals and the farmland retention target."""
+    end = res.class_counts[max(res.class_counts)]
+    out: dict[str, Any] = {"source": s.plan.source}
+    crop = int(sum(end[c.code] for c in s.classes if c.role == "cropland"))
+    if s.plan.cropland_retention_km2 is not None:
+        km2 = _km2(crop, grid)
+        target = s.plan.cropland_retention_km2
+        out["cropland_retention"] = {
+            "target_km2": target,
+            "final_cropland_km2": km2,
+            "margin_km2": None if km2 is None else round(km2 - target, 4),
+            "met": None if km2 is None else km2 >= target,
+        }
+    limits = {}
+    for cname, lim in s.plan.class_area_limits_km2.items():
+        km2 = _km2(int(end[s.class_by_name(cname).code]), grid)
+        met = None
+        if km2 is not None:
+            met = (lim.min is None or km2 >= lim.min) and (lim.max is None or km2 <= lim.max)
+        limits[cname] = {"min_km2": lim.min, "max_km2": lim.max, "final_km2": km2, "met": met}
+    if limits:
+        out["class_area_limits"] = limits
+    return out
+
+
+def district_table(
+    s: Scenario,
+    grid: Grid,
+    landuse: np.ndarray,
+    res: SimulationResult,
+    layers: dict[str, Any],
+    districts: Districts,
+    bad: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Per district: growth per year, inside/outside each line, cropland lost, violations."""
+    cropland = [c.code for c in s.classes if c.role == "cropland"]
+    final = res.final
+    assert final is not None
+    codes = districts.codes
+    n = int(codes.max()) + 1
+    crop0 = np.bincount(codes[np.isin(landuse, cropland)], minlength=n)
+    crop1 = np.bincount(codes[np.isin(final, cropland)], minlength=n)
+    urban = s.urban_class.code
+    u0 = np.bincount(codes[landuse == urban], minlength=n)
+    u1 = np.bincount(codes[final == urban], minlength=n)
+    viol = np.bincount(codes[bad], minlength=n)
+    rows = []
+    for code, name in sorted(districts.names.items()):
+        years = []
+        for rec in res.records:
+            new = int(rec.district_new[code]) if rec.district_new is not None else 0
+            lines = {
+                k: {"inside": int(v[code]), "outside": new - int(v[code])}
+                for k, v in rec.district_inside.items()
+            }
+            lost = (
+                int(sum(rec.district_from_class[code, c] for c in cropland))
+                if rec.district_from_class is not None
+                else 0
+            )
+            years.append(
+                {
+                    "year": rec.year,
+                    "new_urban_cells": new,
+                    "cropland_lost_cells": lost,
+                    "lines": lines,
+                }
+            )
+        rows.append(
+            {
+                "code": code,
+                "name": name,
+                "cells": int((codes == code).sum()),
+                "urban_start_cells": int(u0[code]),
+                "urban_end_cells": int(u1[code]),
+                "urban_end_km2": _km2(int(u1[code]), grid),
+                "cropland_lost_cells": int(crop0[code] - crop1[code]),
+                "cropland_lost_km2": _km2(int(crop0[code] - crop1[code]), grid),
+                "growth_not_allowed_by_rules": int(viol[code]),
+                "years": years,
+            }
+        )
+    return rows
