@@ -322,7 +322,7 @@ def rule_cases(draw: Any) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict[
     masks = {k: rng.random((ny, nx)) < 0.25 for k in ("erl", "pbf", "soft")}
     rules = []
     for _ in range(draw(st.integers(0, 4))):
-        where = draw(st.sampled_from(["udb", "udb.a", "udb.b", "pbf", "soft"]))
+        where = draw(st.sampled_from(["udb", "udb.a", "udb.b", "pbf", "soft", "*"]))
         rule: dict[str, Any] = {"where": where}
         if draw(st.booleans()):
             rule["allow"] = draw(st.booleans())
@@ -359,6 +359,7 @@ def _reference(
                 "udb.b": udb_v == 2,
                 "pbf": bool(m["pbf"][i, j]),
                 "soft": bool(m["soft"][i, j]),
+                "*": True,
             }
             f = np.float32(0.5) if where["soft"] else np.float32(1.0)
             yes = no = False

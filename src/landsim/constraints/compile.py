@@ -28,7 +28,8 @@ precedence is, strongest first:
 
 Rules change only at the years they name, so the simulated years split into periods
 with one candidate mask and one factor map each. A layer with ``enforce = false`` is
-read and reported but constrains nothing, and neither do the rules on its zones.
+read and reported but constrains nothing, and neither do the rules on its zones; a rule
+with ``where = "*"`` holds on every cell (e.g. damp all forest in an ecology scenario).
 Overlaps of enforced layers whose rules disagree (三线冲突) are counted and reported
 with the rule that wins there.
 """
@@ -44,7 +45,7 @@ import numpy as np
 
 from landsim.errors import InputError
 from landsim.io.raster import NODATA, Grid, read_aligned
-from landsim.scenario.schema import Scenario, TransitionRule
+from landsim.scenario.schema import EVERYWHERE, Scenario, TransitionRule
 
 HARD_RULES = ("no_change", "no_construction")
 # Strongest first: where enforced layers overlap, the first rule in this order wins.
@@ -185,7 +186,10 @@ def _rule_mask(
     rule: TransitionRule, scenario: Scenario, layers: dict[str, Layer], landuse: np.ndarray
 ) -> np.ndarray:
     name, _, zone = rule.where.partition(".")
-    where = layers[name].zones[zone] if zone else layers[name].inside
+    if rule.where == EVERYWHERE:
+        where = np.ones(landuse.shape, dtype=bool)
+    else:
+        where = layers[name].zones[zone] if zone else layers[name].inside
     return where & np.isin(landuse, np.asarray(scenario.rule_classes(rule), dtype=landuse.dtype))
 
 
@@ -236,7 +240,11 @@ def compile_constraints(
         for k, v in enforced.items()
         if v.rule == "construction_inside_only" and v.spill_over
     }
-    rules = [r for r in scenario.rules if layers[r.where.partition(".")[0]].enforced]
+    rules = [
+        r
+        for r in scenario.rules
+        if r.where == EVERYWHERE or layers[r.where.partition(".")[0]].enforced
+    ]
     masks = [_rule_mask(r, scenario, layers, landuse) for r in rules]
     any_hard = _any(hard.values(), base.shape)
     any_bound = _any(bounds.values(), base.shape)

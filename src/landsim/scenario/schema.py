@@ -44,6 +44,9 @@ DEFAULT_RULES: dict[str, Rule] = {
     "yellow_line": "no_construction",
 }
 
+# A rule's `where` for every cell of the grid (a class-wide rule, e.g. damp all forest).
+EVERYWHERE = "*"
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -269,7 +272,7 @@ class Constraint(_Strict):
 class TransitionRule(_Strict):
     """Which classes may become urban in a planning zone, in which years (hard or soft)."""
 
-    where: str = Field(description="a layer name, or '<layer>.<zone>'")
+    where: str = Field(description="a layer name, '<layer>.<zone>', or '*' for every cell")
     from_classes: list[str] | None = Field(
         default=None,
         alias="from",
@@ -470,12 +473,14 @@ class Scenario(_Strict):
         for i, rule in enumerate(self.rules):
             at = f"[rules[{i}]"
             layer, _, zone = rule.where.partition(".")
-            if layer not in self.constraints:
+            if rule.where == EVERYWHERE:
+                pass
+            elif layer not in self.constraints:
                 raise ValueError(
                     f"{at}.where] names layer {layer!r}, which is not in [constraints] "
                     f"(layers: {', '.join(sorted(self.constraints)) or 'none'})"
                 )
-            zones = self.constraints[layer].zones
+            zones = self.constraints[layer].zones if layer in self.constraints else {}
             if zone and zone not in zones:
                 known = ", ".join(sorted(zones)) or f"none; add [constraints.{layer}.zones]"
                 raise ValueError(
