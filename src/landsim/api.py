@@ -592,7 +592,7 @@ def _site_mask(
 
         try:
             src = CRS.from_user_input(crs)
-        except CRSError:
+        except (CRSError, ValueError):
             raise InputError(f"--crs {crs!r} is not a coordinate system; e.g. EPSG:4326") from None
         xs, ys = transform(src, grid.crs, [x], [y])
         x, y = xs[0], ys[0]
