@@ -274,7 +274,13 @@ def district_table(
         for rec in res.records:
             new = int(rec.district_new[code]) if rec.district_new is not None else 0
             lines = {
-                k: {"inside": int(v[code]), "outside": new - int(v[code])}
+                k: {
+                    "inside": int(v[code]),
+                    "outside": new - int(v[code]),
+                    "inside_km2": _km2(int(v[code]), grid),
+                    "outside_km2": _km2(new - int(v[code]), grid),
+                    "inside_pct": _pct(int(v[code]), new),
+                }
                 for k, v in rec.district_inside.items()
             }
             lost = (
@@ -286,7 +292,9 @@ def district_table(
                 {
                     "year": rec.year,
                     "new_urban_cells": new,
+                    "new_urban_km2": _km2(new, grid),
                     "cropland_lost_cells": lost,
+                    "cropland_lost_km2": _km2(lost, grid),
                     "lines": lines,
                 }
             )
