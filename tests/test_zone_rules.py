@@ -143,7 +143,9 @@ def test_conflicts_are_reported_with_the_winning_rule(tiny_grid: TinyGrid) -> No
     found = {tuple(c["layers"]): c for c in compiled.conflicts}
     c = found[("urban_development_boundary", "permanent_basic_farmland")]
     assert c["cells"] == overlap > 0
-    assert c["prevails"] == "permanent_basic_farmland"
+    assert c["prevails"] == "permanent_basic_farmland" and c["three_lines"]
+    water = [c for c in compiled.conflicts if "water" in c["layers"]]
+    assert all(not c["three_lines"] for c in water)
     assert c["km2"] == pytest.approx(overlap * 900 / 1e6)
 
 

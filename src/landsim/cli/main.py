@@ -213,8 +213,10 @@ def _echo_compliance(s: dict[str, Any]) -> None:
         for line in _table(header, rows):
             click.echo(f"  {line}")
     for c in s["conflicts"]:
+        if not c["three_lines"]:
+            continue  # planned overlaps (the four lines inside the boundary, water)
         click.echo(
-            f"conflict  {' ∩ '.join(c['layers'])}: {c['cells']:,} cells"
+            f"conflict  三线冲突 {' ∩ '.join(c['layers'])}: {c['cells']:,} cells"
             f"{_fmt_km2(c['km2'])}; {c['resolution']}"
         )
     plan = s["plan"]

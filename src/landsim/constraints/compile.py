@@ -48,6 +48,7 @@ from landsim.io.raster import NODATA, Grid, read_aligned
 from landsim.scenario.schema import EVERYWHERE, Scenario, TransitionRule
 
 HARD_RULES = ("no_change", "no_construction")
+THREE_LINES = ("urban_development_boundary", "permanent_basic_farmland", "ecological_red_line")
 # Strongest first: where enforced layers overlap, the first rule in this order wins.
 PRECEDENCE = ("no_change", "no_construction", "factor", "construction_inside_only")
 
@@ -317,7 +318,13 @@ def _winner(a: Layer, b: Layer) -> Layer:
 
 
 def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any]]:
-    """Overlaps of enforced layers with different rules (三线冲突), and who wins there."""
+    """Overlaps of enforced layers with different rules, and who wins there.
+
+    An overlap of two of the three control lines (三线: boundary, farmland, red line),
+    which a plan must not draw, is a conflict (三线冲突, ``"three_lines": true``); other
+    overlaps (the four urban lines inside the boundary, water) are planned and only
+    listed.
+    """
     area = None if grid is None else grid.cell_area_m2
     out = []
     enforced = [v for v in layers.values() if v.enforced]
@@ -334,6 +341,7 @@ def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any
                 "rules": [a.rule, b.rule],
                 "cells": cells,
                 "km2": None if area is None else cells * area / 1e6,
+                "three_lines": a.name in THREE_LINES and b.name in THREE_LINES,
                 "prevails": win.name,
                 "resolution": f"{win.rule} of {win.name} applies in the overlap",
             }
