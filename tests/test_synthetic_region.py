@@ -93,7 +93,7 @@ def test_another_seed_moves_the_land_but_keeps_the_areas(coarse: dict[str, Regio
         np.bincount(first.landuse.ravel(), minlength=256),
         np.bincount(other.landuse.ravel(), minlength=256),
     )
-    np.testing.assert_array_equal(first.valid, first.valid)
+    assert first.valid.sum() == other.valid.sum()
 
 
 def test_written_files_are_byte_identical_and_labelled_synthetic(

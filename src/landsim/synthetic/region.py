@@ -1296,9 +1296,10 @@ def overlap_red_line(
     districts: np.ndarray,
     site: Point,
 ) -> np.ndarray:
-    """The deliberate UDB × red-line conflict: the red-line cells nearest to the boundary
-    close to ``site`` join the boundary as one patch, and as many of the boundary's
-    weakest growth cells leave it, so its area stays exact."""
+    """The deliberate UDB × red-line conflict: a connected patch of red line touching the
+    boundary near ``site`` joins the boundary, and as many of the boundary's weakest
+    growth cells leave it (in the same part: central districts or not), so its areas
+    stay exact."""
     n = g.cells(spec.conflict_udb_erl_km2)
     if n == 0:
         return udb
