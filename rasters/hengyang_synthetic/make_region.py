@@ -1,41 +1,13 @@
-"""Regenerate the SYNTHETIC Hengyang (衡阳) region shipped in this folder.
+"""Regenerate the SYNTHETIC hengyang region shipped in this folder (see SOURCE.md).
 
 ``python rasters/hengyang_synthetic/make_region.py [--resolution 100] [--seed 0] [-o DIR]``
-writes the GeoTIFFs, ``districts.csv``, ``region.json`` and the boundary GeoJSON with
-landsim's generator (``landsim.synthetic.region``), by default into this folder. The
-same resolution and seed give byte-identical files; SOURCE.md says what they are.
+is ``python -m landsim.synthetic hengyang`` with this folder as the default output.
 """
 
-from __future__ import annotations
-
-import argparse
-import time
+import sys
 from pathlib import Path
 
-from landsim.synthetic import HENGYANG, make_region, region_summary, write_region
-
-HERE = Path(__file__).resolve().parent
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resolution", type=float, default=100.0, help="cell size, m")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-o", "--out", type=Path, default=HERE, help="output folder")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    region = make_region(HENGYANG, resolution_m=args.resolution, seed=args.seed)
-    paths = write_region(region, args.out)
-    summary = region_summary(region)
-    lines = summary["lines"]
-    print(f"{len(paths)} files in {args.out} ({time.perf_counter() - start:.1f} s)")
-    print(f"region {summary['region_km2']:,.2f} km², grid {summary['width']} x {summary['height']}")
-    for c in summary["classes"]:
-        print(f"  {c['code']} {c['name']:<17} {c['km2']:>10,.2f} km²  {100 * c['share']:5.2f} %")
-    for key in ("urban_development_boundary", "permanent_basic_farmland", "ecological_red_line"):
-        print(f"  {key:<27} {lines[key]['km2']:>10,.2f} km²  (target {lines[key]['target_km2']})")
-    return 0
-
+from landsim.synthetic.__main__ import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["hengyang", *sys.argv[1:]], default_out=Path(__file__).resolve().parent))

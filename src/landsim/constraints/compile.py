@@ -98,16 +98,6 @@ class CompiledConstraints:
     def factor(self) -> np.ndarray | None:
         return self.periods[0].factor
 
-    def available(self, upto_year: int) -> np.ndarray:
-        """Cells that may become urban in some period up to ``upto_year`` (spill included)."""
-        out = np.zeros(self.periods[0].candidate.shape, dtype=bool)
-        for p in self.periods:
-            if p.first_year <= upto_year:
-                out |= p.candidate.astype(bool)
-                if p.spill is not None:
-                    out |= p.spill.astype(bool)
-        return out
-
 
 def read_layer_values(
     path: Path,

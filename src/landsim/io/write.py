@@ -163,6 +163,27 @@ def _hex_to_rgb(color: str) -> tuple[int, int, int, int]:
     return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16), 255)
 
 
+def _tiff_profile(grid: Grid, dtype: str, nodata: int, compress: str) -> dict[str, Any]:
+    """A one-band tiled GeoTIFF on the grid; integer maps compress best with predictor 2."""
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": grid.shape[0],
+        "width": grid.shape[1],
+        "count": 1,
+        "dtype": dtype,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    if compress != "none":
+        profile["compress"] = compress
+        profile["predictor"] = 2
+    return profile
+
+
 def write_geotiff(
     path: Path,
     landuse: np.ndarray,
@@ -174,22 +195,7 @@ def write_geotiff(
     """A land-use map as a tiled uint8 GeoTIFF with nodata and a colour table."""
     import rasterio
 
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": grid.shape[0],
-        "width": grid.shape[1],
-        "count": 1,
-        "dtype": "uint8",
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": NODATA,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
-    if compress != "none":
-        profile["compress"] = compress
-        profile["predictor"] = 2
+    profile = _tiff_profile(grid, "uint8", NODATA, compress)
     with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
         ds.write(landuse, 1)
         cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
@@ -204,22 +210,7 @@ def write_year_map(
     """A uint16 map of years (0: none) on the grid, as a tiled GeoTIFF."""
     import rasterio
 
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": grid.shape[0],
-        "width": grid.shape[1],
-        "count": 1,
-        "dtype": "uint16",
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": 0,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
-    if compress != "none":
-        profile["compress"] = compress
-        profile["predictor"] = 2
+    profile = _tiff_profile(grid, "uint16", 0, compress)
     with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
         ds.write(years, 1)
         ds.update_tags(**tags)
