@@ -185,6 +185,16 @@ def validate_scenario(path: str | Path) -> dict[str, Any]:
         "urban_start_cells": observed,
         "urban_end_cells": demand[sim.end_year],
         "candidate_cells": int(constraints.candidate.sum()),
+        "periods": {
+            f"{p.first_year}–{p.last_year}": f"{int(p.candidate.sum()):,} cells open"
+            + ("" if p.spill is None else f", {int(p.spill.sum()):,} by spill-over")
+            for p in constraints.periods
+        },
+        "conflicts (三线冲突)": {
+            " ∩ ".join(c["layers"]): f"{c['cells']:,} cells, {c['prevails']} prevails"
+            for c in constraints.conflicts
+            if c["three_lines"]
+        },
         "constraints": {
             k: v.rule if v.enforced else f"{v.rule}, reported only"
             for k, v in constraints.layers.items()
