@@ -79,22 +79,31 @@ def _check_feasible(
     periods: list[Period],
     districts: Districts | None = None,
 ) -> None:
-    """Refuse a demand larger than the cells the enforced layers and rules leave open."""
+    """Refuse a demand larger than the cells the enforced layers and rules leave open.
+
+    Each period's growth must fit in the cells open in *that* period: a rule that closes
+    land from a later year on takes it away from then (checking the union of all periods'
+    cells let such a run pass here and stop in the middle of the simulation). Growth of
+    earlier periods may already have taken some of a period's cells, at most as many as
+    lie open in both; the check assumes it did, so that no seed can run short.
+    """
     sim = scenario.simulation
+    earlier = np.zeros(periods[0].candidate.shape, dtype=bool)  # open in an earlier period
     for i, (compiled, period) in enumerate(zip(constraints.periods, periods, strict=True)):
-        needed = demand[compiled.last_year] - demand[sim.start_year]
-        open_ = np.zeros(period.candidate.shape, dtype=bool)
-        for q in periods[: i + 1]:
-            open_ |= q.candidate.astype(bool)
-            if q.spill is not None:
-                open_ |= q.spill.astype(bool)
-        available = int(open_.sum())
+        open_ = period.candidate.astype(bool)
+        if period.spill is not None:
+            open_ = open_ | period.spill.astype(bool)
+        grown = demand[compiled.first_year - 1] - demand[sim.start_year]
+        needed = demand[compiled.last_year] - demand[compiled.first_year - 1]
+        used = min(grown, int((open_ & earlier).sum()))
+        available = int(open_.sum()) - used
+        earlier |= open_
         if needed <= available:
             continue
         missing = needed - available
-        parts = sorted(constraints.taken_away.items(), key=lambda kv: -kv[1])
+        parts = sorted(compiled.taken_away.items(), key=lambda kv: -kv[1])
         takers = ", ".join(
-            f"{name} {n:,} ({constraints.taken_away_only[name]:,} by it alone)"
+            f"{name} {n:,} ({compiled.taken_away_only[name]:,} by it alone)"
             for name, n in parts
             if n
         )
@@ -112,9 +121,21 @@ def _check_feasible(
         hint = "lower the demand or relax a layer in [constraints] or a rule in [[rules]]"
         if not spill:
             hint += ", or let growth spill over the boundary (spill_over = true)"
+        if i == 0:
+            what = (
+                f"[demand] {compiled.last_year} needs {needed:,} new urban cells but only "
+                f"{available:,} cells may become urban by then"
+            )
+        else:
+            what = (
+                f"[demand] {compiled.first_year}–{compiled.last_year} needs {needed:,} new "
+                f"urban cells but only {available:,} cells may become urban in those years "
+                f"({int(open_.sum()):,} open under the rules in force from "
+                f"{compiled.first_year}"
+                + (f", less up to {used:,} taken by growth before then)" if used else ")")
+            )
         raise DemandError(
-            f"{where}[demand] {compiled.last_year} needs {needed:,} new urban cells but only "
-            f"{available:,} cells may become urban by then: {missing:,} cells missing"
+            f"{where}{what}: {missing:,} cells missing"
             + (f"; cells taken from growth by {takers}" if takers else "")
             + per_district
             + f"; {hint}"
@@ -609,6 +630,14 @@ def _site_mask(
         label += f" in {crs}"
     fcol, frow = (~grid.transform) @ (x, y)
     r, c = int(np.floor(frow)), int(np.floor(fcol))
+    # A point on a cell edge belongs to the cell below / right of it (GDAL's convention);
+    # on the grid's own east or south edge there is no such cell, and the point is still
+    # on the grid: it belongs to the edge cell, not "outside the land-use grid".
+    ny, nx = grid.shape
+    if r == ny and frow == ny:
+        r = ny - 1
+    if c == nx and fcol == nx:
+        c = nx - 1
     if 0 <= r < grid.shape[0] and 0 <= c < grid.shape[1]:
         mask[r, c] = True
     return mask, f"{label}, cell row {r} col {c}"

@@ -49,8 +49,10 @@ from landsim.scenario.schema import EVERYWHERE, Scenario, TransitionRule
 
 HARD_RULES = ("no_change", "no_construction")
 THREE_LINES = ("urban_development_boundary", "permanent_basic_farmland", "ecological_red_line")
-# Strongest first: where enforced layers overlap, the first rule in this order wins.
-PRECEDENCE = ("no_change", "no_construction", "factor", "construction_inside_only")
+# Strongest first: where enforced layers overlap, the first rule in this order wins. A soft
+# factor comes after the boundary (docs/scenario.md, precedence 4 > 5); a factor of 0 acts
+# as a hard exclusion and ranks with no_construction (see _winner).
+PRECEDENCE = ("no_change", "no_construction", "construction_inside_only", "factor")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class Period:
     candidate: np.ndarray  # uint8: 1 where a cell may become urban (first choice)
     factor: np.ndarray | None  # float32 multiplier on suitability; None: all 1
     spill: np.ndarray | None  # uint8: cells only spill-over may take; None: no spill-over
+    # Non-urban valid cells each layer (or the [[rules]] in force) forbids in this period,
+    # and those that nothing else forbids: the infeasible-demand message of this period.
+    taken_away: dict[str, int] = field(default_factory=dict)
+    taken_away_only: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -253,6 +259,9 @@ def compile_constraints(
             # A cell whose potential is damped to 0 can never be chosen.
             open_ &= factor > 0
             second &= factor > 0
+        # Counted per period: a rule that closes land from a later year on takes it from
+        # that period's growth only, and the message for that period must name it.
+        taken, only = _taken_away(hard, bounds, rule_no & base)
         periods.append(
             Period(
                 first,
@@ -260,23 +269,30 @@ def compile_constraints(
                 (open_ & ~second).astype(np.uint8),
                 factor,
                 second.astype(np.uint8) if spills else None,
+                taken,
+                only,
             )
         )
 
-    first_rules = [
-        m
-        for r, m in zip(rules, masks, strict=True)
-        if r.allow is False and r.holds_in(periods[0].first_year)
-    ]
+    first = periods[0]
+    return CompiledConstraints(
+        periods, layers, first.taken_away, first.taken_away_only, conflicts(layers, grid)
+    )
+
+
+def _taken_away(
+    hard: dict[str, np.ndarray], bounds: dict[str, np.ndarray], by_rules: np.ndarray
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Cells each layer (and the rules) take from growth, and those taken by it alone."""
     blocked = {**hard, **bounds}
-    if first_rules:
-        blocked["[[rules]]"] = _any(first_rules, base.shape) & base
-    count = np.zeros(base.shape, dtype=np.uint8)
+    if by_rules.any():
+        blocked["[[rules]]"] = by_rules
+    count = np.zeros(by_rules.shape, dtype=np.uint8)
     for b in blocked.values():
         count += b
     taken = {k: int(b.sum()) for k, b in blocked.items()}
     only = {k: int((b & (count == 1)).sum()) for k, b in blocked.items()}
-    return CompiledConstraints(periods, layers, taken, only, conflicts(layers, grid))
+    return taken, only
 
 
 def _any(masks: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -304,7 +320,12 @@ def _factor(
 
 
 def _winner(a: Layer, b: Layer) -> Layer:
-    return min((a, b), key=lambda layer: PRECEDENCE.index(layer.rule))
+    def rank(layer: Layer) -> int:
+        if layer.rule == "factor" and layer.blocks_absolutely:
+            return PRECEDENCE.index("no_construction")
+        return PRECEDENCE.index(layer.rule)
+
+    return min((a, b), key=rank)
 
 
 def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any]]:

@@ -32,6 +32,16 @@ def read_districts(scenario: Scenario, grid: Grid) -> Districts | None:
     )
     if np.issubdtype(values.dtype, np.floating):
         values = np.where(valid & np.isfinite(values), values, 0)
+        # Truncating 1.5 to 1 would put cells in a district silently (a raster resampled
+        # bilinearly mixes codes along borders); the land-use reader refuses such values too.
+        frac = values != np.round(values)
+        if frac.any():
+            shown = ", ".join(f"{v:g}" for v in np.unique(values[frac])[:5])
+            raise InputError(
+                f"[districts.path] {spec.path}: {int(frac.sum()):,} cells hold codes that are "
+                f"not whole numbers ({shown}); district codes are integers: resample the "
+                "raster with nearest neighbour, or round it"
+            )
     codes = np.where(valid, values, 0).astype(np.int64)
     if codes.min() < 0 or codes.max() > 65535:
         raise InputError(

@@ -58,7 +58,8 @@ class YearRecord:
     inside: dict[str, int]  # cells converted this year inside each planning layer
     spilled: int = 0  # cells taken from the spill-over (second-choice) cells
     # With districts: int64[n_districts] new urban cells, per layer inside, and
-    # int64[n_districts, 256] by former class.
+    # int64[n_districts, 256] by former class; index i is district
+    # ``SimulationResult.district_codes[i]``.
     district_new: np.ndarray | None = None
     district_inside: dict[str, np.ndarray] = field(default_factory=dict)
     district_from_class: np.ndarray | None = None
@@ -74,6 +75,9 @@ class SimulationResult:
     # uint16: the year each cell became urban (the start year for urban at the start),
     # 0 where it never did.
     urban_year: np.ndarray | None = None
+    # With districts: the codes present (0 included where cells have none), sorted; the
+    # records' district arrays are indexed like it.
+    district_codes: np.ndarray | None = None
 
 
 class InsufficientCandidates(DemandError):
@@ -116,15 +120,22 @@ def simulate(
     }
     flat_districts = None
     n_districts = 0
+    district_codes = None
     if districts is not None:
-        flat_districts = np.ascontiguousarray(districts, dtype=np.int64).reshape(-1)
-        n_districts = int(flat_districts.max(initial=0)) + 1
+        # Dense indices, not the codes: codes run up to 65535, and a [district, class]
+        # table per year sized by the largest code took 134 MB a year for one district
+        # coded 65535 (1.4 GB for a ten-year run on a tiny grid).
+        district_codes, dense = np.unique(
+            np.ascontiguousarray(districts, dtype=np.int64).reshape(-1), return_inverse=True
+        )
+        flat_districts = dense.reshape(-1).astype(np.int64)
+        n_districts = len(district_codes)
 
     work = np.empty(lu.shape, dtype=np.float32)
     neigh = np.empty(lu.shape, dtype=np.float32)
     potential = np.empty(lu.shape, dtype=np.float32)
     counts = np.bincount(flat_lu, minlength=256).astype(np.int64)
-    result = SimulationResult(start, {}, {start: counts.copy()})
+    result = SimulationResult(start, {}, {start: counts.copy()}, district_codes=district_codes)
     urban_year = np.where(lu == urban, np.uint16(start), np.uint16(0)).astype(np.uint16)
     flat_year = urban_year.reshape(-1)
     if start in map_years:

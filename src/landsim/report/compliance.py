@@ -268,23 +268,28 @@ def district_table(
     u0 = np.bincount(codes[landuse == urban], minlength=n)
     u1 = np.bincount(codes[final == urban], minlength=n)
     viol = np.bincount(codes[bad], minlength=n)
+    # The records' district arrays are indexed like res.district_codes, not by code.
+    index = (
+        {} if res.district_codes is None else {int(c): i for i, c in enumerate(res.district_codes)}
+    )
     rows = []
     for code, name in sorted(districts.names.items()):
         years = []
+        i = index[code] if index else 0  # no index: the records hold no district arrays
         for rec in res.records:
-            new = int(rec.district_new[code]) if rec.district_new is not None else 0
+            new = int(rec.district_new[i]) if rec.district_new is not None else 0
             lines = {
                 k: {
-                    "inside": int(v[code]),
-                    "outside": new - int(v[code]),
-                    "inside_km2": _km2(int(v[code]), grid),
-                    "outside_km2": _km2(new - int(v[code]), grid),
-                    "inside_pct": _pct(int(v[code]), new),
+                    "inside": int(v[i]),
+                    "outside": new - int(v[i]),
+                    "inside_km2": _km2(int(v[i]), grid),
+                    "outside_km2": _km2(new - int(v[i]), grid),
+                    "inside_pct": _pct(int(v[i]), new),
                 }
                 for k, v in rec.district_inside.items()
             }
             lost = (
-                int(sum(rec.district_from_class[code, c] for c in cropland))
+                int(sum(rec.district_from_class[i, c] for c in cropland))
                 if rec.district_from_class is not None
                 else 0
             )

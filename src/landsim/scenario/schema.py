@@ -326,6 +326,12 @@ class ClassLimit(_Strict):
     min: Annotated[float, Field(ge=0)] | None = None
     max: Annotated[float, Field(ge=0)] | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> ClassLimit:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
 
 class Plan(_Strict):
     """The plan's own figures, reported against the simulated result (not enforced)."""
