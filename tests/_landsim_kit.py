@@ -333,3 +333,82 @@ def partial_dirs(parent: Path) -> list[str]:
     if not parent.is_dir():
         return []
     return sorted(p.name for p in parent.iterdir() if ".partial-" in p.name)
+
+
+# --------------------------------------------------------------------------- planning helpers
+
+CONCENTRATED, FLEXIBLE, SPECIAL = 1, 2, 3  # development-boundary zone codes
+
+
+def udb_zones(tiny: TinyGrid) -> np.ndarray:
+    """The development boundary with sub-zones: core, a flexible ring, a special block."""
+    ny, nx = tiny.landuse.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    dist = np.hypot(yy - CORE[0], xx - CORE[1])
+    zones = np.zeros((ny, nx), dtype=np.uint8)
+    zones[dist <= 8] = CONCENTRATED
+    zones[(dist > 8) & (dist <= 11)] = FLEXIBLE
+    zones[10:13, 28:33] = SPECIAL
+    return zones
+
+
+def with_zones(tiny: TinyGrid, **udb: Any) -> dict[str, Any]:
+    """Scenario overrides: the boundary as ``udb_zones.tif`` with its three zones."""
+    write_raster(tiny.folder / "udb_zones.tif", udb_zones(tiny), nodata=NODATA)
+    zones = {
+        "concentrated_construction": [CONCENTRATED],
+        "flexible_development": [FLEXIBLE],
+        "special_use": [SPECIAL],
+    }
+    boundary = {"path": "udb_zones.tif", "inside": [1, 2, 3], "zones": zones, **udb}
+    return {"constraints": {"urban_development_boundary": boundary}}
+
+
+def landuse_grid(tiny: TinyGrid) -> Any:
+    """The tiny region's :class:`landsim.io.raster.Grid`."""
+    from landsim.io.raster import read_landuse
+
+    return read_landuse(tiny.paths["landuse"], [c["code"] for c in CLASSES])[1]
+
+
+def read_urban_year(out: Path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(out / "urban_year.tif") as ds:
+        assert ds.dtypes[0] == "uint16" and ds.nodata == 0
+        return ds.read(1)
+
+
+def cell_centre(row: int, col: int) -> tuple[float, float]:
+    """Map coordinates of a cell's centre on the tiny grid."""
+    return ORIGIN[0] + (col + 0.5) * CELL, ORIGIN[1] - (row + 0.5) * CELL
+
+
+def check_json(runner: Any, *args: Any) -> dict[str, Any]:
+    """``landsim check ARGS --json``, which must succeed, parsed."""
+    r = invoke(runner, "check", *args, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def write_cell_rectangle_geojson(path: Path, corner: tuple[int, int], far: tuple[int, int]) -> Path:
+    """A GeoJSON (EPSG:32649) rectangle through the centres of two cells (row, col)."""
+    x0, y0 = cell_centre(*corner)
+    x1, y1 = cell_centre(*far)
+    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+    feature = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32649"}},
+                "features": [feature],
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path

@@ -8,23 +8,22 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _landsim_kit import CELL, ORIGIN, URBAN, TinyGrid, invoke
-
-
-def _centre(row: int, col: int) -> tuple[float, float]:
-    return ORIGIN[0] + (col + 0.5) * CELL, ORIGIN[1] - (row + 0.5) * CELL
-
-
-def _check(runner: Any, *args: Any) -> dict[str, Any]:
-    r = invoke(runner, "check", *args, "--json")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
+from _landsim_kit import (
+    CELL,
+    ORIGIN,
+    URBAN,
+    TinyGrid,
+    cell_centre,
+    check_json,
+    invoke,
+    write_cell_rectangle_geojson,
+)
 
 
 def test_point_in_farmland_is_never_allowed(tiny_grid: TinyGrid, runner: Any) -> None:
     scenario = tiny_grid.scenario()
-    x, y = _centre(27, 26)  # the farmland block inside the boundary (三线冲突)
-    r = _check(runner, scenario, "--point", x, y)
+    x, y = cell_centre(27, 26)  # the farmland block inside the boundary (三线冲突)
+    r = check_json(runner, scenario, "--point", x, y)
     assert r["cells"] == 1
     assert r["lines"]["permanent_basic_farmland"]["cells_inside"] == 1
     assert r["lines"]["urban_development_boundary"]["cells_inside"] == 1
@@ -35,9 +34,9 @@ def test_point_in_farmland_is_never_allowed(tiny_grid: TinyGrid, runner: Any) ->
 def test_point_in_geographic_coordinates(tiny_grid: TinyGrid, runner: Any) -> None:
     from rasterio.warp import transform
 
-    x, y = _centre(20, 25)
+    x, y = cell_centre(20, 25)
     lon, lat = transform("EPSG:32649", "EPSG:4326", [x], [y])
-    r = _check(runner, tiny_grid.scenario(), "--point", lon[0], lat[0], "--crs", "EPSG:4326")
+    r = check_json(runner, tiny_grid.scenario(), "--point", lon[0], lat[0], "--crs", "EPSG:4326")
     assert "row 20 col 25" in r["site"]
 
 
@@ -52,35 +51,16 @@ def test_after_a_run_it_says_when_the_site_became_urban(
     with rasterio.open(out / "urban_year.tif") as ds:
         years = ds.read(1)
     row, col = (int(v) for v in np.argwhere(years == 2027)[0])
-    r = _check(runner, scenario, "--point", *_centre(row, col), "--run", out)
+    r = check_json(runner, scenario, "--point", *cell_centre(row, col), "--run", out)
     assert r["becomes_urban"] == {"2027": 1}
     # A plain-text answer says the same.
-    text = invoke(runner, "check", scenario, "--point", *_centre(row, col), "--run", out)
+    text = invoke(runner, "check", scenario, "--point", *cell_centre(row, col), "--run", out)
     assert "2027: 1" in text.stdout and "line      permanent_basic_farmland: outside" in text.stdout
 
 
 def test_polygon_site(tiny_grid: TinyGrid, runner: Any, tmp_path: Path) -> None:
-    x0, y0 = _centre(30, 2)
-    x1, y1 = _centre(36, 8)
-    site = tmp_path / "site.geojson"
-    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
-    site.write_text(
-        json.dumps(
-            {
-                "type": "FeatureCollection",
-                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32649"}},
-                "features": [
-                    {
-                        "type": "Feature",
-                        "properties": {},
-                        "geometry": {"type": "Polygon", "coordinates": [ring]},
-                    }
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
-    r = _check(runner, tiny_grid.scenario(), "--polygon", site)
+    site = write_cell_rectangle_geojson(tmp_path / "site.geojson", (30, 2), (36, 8))
+    r = check_json(runner, tiny_grid.scenario(), "--polygon", site)
     assert r["cells"] >= 36
     assert r["lines"]["permanent_basic_farmland"]["cells_inside"] == r["cells"]
 
@@ -109,7 +89,7 @@ def test_run_of_another_scenario_is_refused(
     out = tmp_path / "run"
     assert invoke(runner, "run", tiny_grid.scenario(), "-o", out).exit_code == 0
     other = tiny_grid.scenario({"name": "other"}, filename="other.toml")
-    r = invoke(runner, "check", other, "--point", *_centre(20, 20), "--run", out)
+    r = invoke(runner, "check", other, "--point", *cell_centre(20, 20), "--run", out)
     assert r.exit_code == 1 and "written by another scenario" in r.stderr
 
 

@@ -24,65 +24,36 @@ import rasterio
 from _landsim_kit import (
     CELL,
     CROPLAND,
+    FLEXIBLE,
     FOREST,
     NODATA,
     ORIGIN,
     URBAN,
     TinyGrid,
+    check_json,
     invoke,
     landsim_exe,
+    landuse_grid,
+    read_urban_year,
     sha256_tree,
+    udb_zones,
+    with_zones,
+    write_cell_rectangle_geojson,
     write_raster,
 )
 
 from landsim.api import prepare
 from landsim.constraints import compile_constraints
 from landsim.errors import DemandError
-from landsim.io.raster import read_landuse
 from landsim.scenario import load
 
-CONCENTRATED, FLEXIBLE, SPECIAL = 1, 2, 3
 FLEX = "urban_development_boundary.flexible_development"
 START, END = 2020, 2030
 
 
-def _zones(tiny: TinyGrid) -> np.ndarray:
-    """The development boundary with sub-zones: core, a flexible ring, a special block."""
-    ny, nx = tiny.landuse.shape
-    yy, xx = np.mgrid[:ny, :nx]
-    dist = np.hypot(yy - 20, xx - 32)
-    zones = np.zeros((ny, nx), dtype=np.uint8)
-    zones[dist <= 8] = CONCENTRATED
-    zones[(dist > 8) & (dist <= 11)] = FLEXIBLE
-    zones[10:13, 28:33] = SPECIAL
-    return zones
-
-
-def _with_zones(tiny: TinyGrid, **udb: Any) -> dict[str, Any]:
-    write_raster(tiny.folder / "udb_zones.tif", _zones(tiny), nodata=NODATA)
-    return {
-        "constraints": {
-            "urban_development_boundary": {
-                "path": "udb_zones.tif",
-                "inside": [1, 2, 3],
-                "zones": {
-                    "concentrated_construction": [CONCENTRATED],
-                    "flexible_development": [FLEXIBLE],
-                    "special_use": [SPECIAL],
-                },
-                **udb,
-            }
-        }
-    }
-
-
-def _grid(tiny: TinyGrid) -> Any:
-    return read_landuse(tiny.paths["landuse"], [1, 2, 3, 4])[1]
-
-
 def _compile(tiny: TinyGrid, overrides: dict[str, Any], **kw: Any) -> Any:
     scenario = load(tiny.scenario(overrides, **kw))
-    return compile_constraints(scenario, tiny.landuse, _grid(tiny))
+    return compile_constraints(scenario, tiny.landuse, landuse_grid(tiny))
 
 
 def _open_cells(tiny: TinyGrid, extra: np.ndarray | None = None) -> np.ndarray:
@@ -97,16 +68,6 @@ def _run(tiny: TinyGrid, runner: Any, overrides: dict[str, Any], out: Path, **kw
     r = invoke(runner, "run", tiny.scenario(overrides, **kw), "-o", out)
     assert r.exit_code == 0, r.output
     return json.loads((out / "compliance.json").read_text(encoding="utf-8"))
-
-
-def _urban_year(out: Path) -> np.ndarray:
-    with rasterio.open(out / "urban_year.tif") as ds:
-        assert ds.dtypes[0] == "uint16" and ds.nodata == 0
-        return ds.read(1)
-
-
-def _centre(row: int, col: int) -> tuple[float, float]:
-    return ORIGIN[0] + (col + 0.5) * CELL, ORIGIN[1] - (row + 0.5) * CELL
 
 
 # --------------------------------------------------------------------------- periods
@@ -127,7 +88,7 @@ def _centre(row: int, col: int) -> tuple[float, float]:
 def test_rule_years_are_inclusive_and_periods_cover_every_year(
     tiny_grid: TinyGrid, years: dict[str, int], closed: range
 ) -> None:
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [{"where": FLEX, "allow": False, **years}]
     compiled = _compile(tiny_grid, overrides)
     periods = compiled.periods
@@ -135,7 +96,7 @@ def test_rule_years_are_inclusive_and_periods_cover_every_year(
     assert periods[0].first_year == START + 1 and periods[-1].last_year == END
     for a, b in itertools.pairwise(periods):
         assert b.first_year == a.last_year + 1
-    flex = _open_cells(tiny_grid, _zones(tiny_grid) == FLEXIBLE)
+    flex = _open_cells(tiny_grid, udb_zones(tiny_grid) == FLEXIBLE)
     assert flex.any()
     for p in periods:
         for year in range(p.first_year, p.last_year + 1):
@@ -150,7 +111,7 @@ def test_zone_closed_for_one_middle_year_end_to_end(
     tiny_grid: TinyGrid, runner: Any, tmp_path: Path
 ) -> None:
     """A one-year rule: the zone grows before and after it, never during it."""
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [{"where": FLEX, "allow": False, "from_year": 2025, "to_year": 2025}]
     # Favour the flexible ring: it must be chosen whenever it is open.
     overrides["rules"].append(
@@ -158,8 +119,8 @@ def test_zone_closed_for_one_middle_year_end_to_end(
     )
     out = tmp_path / "out"
     comp = _run(tiny_grid, runner, overrides, out, growth=100)
-    year = _urban_year(out)
-    flex = _zones(tiny_grid) == FLEXIBLE
+    year = read_urban_year(out)
+    flex = udb_zones(tiny_grid) == FLEXIBLE
     assert not np.any(flex & (year == 2025))
     assert np.any(flex & (year > START) & (year < 2025)) and np.any(flex & (year > 2025))
     assert [(p["first_year"], p["last_year"]) for p in comp["periods"]] == [
@@ -206,7 +167,7 @@ def test_allow_false_beats_allow_true_on_the_same_cells(tiny_grid: TinyGrid) -> 
 def test_spill_over_within_periods_takes_every_open_cell_first(
     tiny_grid: TinyGrid, runner: Any, tmp_path: Path
 ) -> None:
-    overrides = _with_zones(tiny_grid, spill_over=True)
+    overrides = with_zones(tiny_grid, spill_over=True)
     overrides["rules"] = [{"where": FLEX, "allow": False, "to_year": 2025}]
     compiled = _compile(tiny_grid, overrides)
     room = [int(p.candidate.sum()) for p in compiled.periods]
@@ -214,8 +175,8 @@ def test_spill_over_within_periods_takes_every_open_cell_first(
     growth = room[1] + 30
     out = tmp_path / "out"
     comp = _run(tiny_grid, runner, overrides, out, growth=growth)
-    year = _urban_year(out)
-    zones = _zones(tiny_grid)
+    year = read_urban_year(out)
+    zones = udb_zones(tiny_grid)
     new = (year > START) & (tiny_grid.landuse != URBAN)
     assert int(new.sum()) == growth
     assert not np.any(new & (zones == FLEXIBLE) & (year <= 2025))
@@ -256,7 +217,7 @@ def test_allow_true_outside_the_boundary_is_first_choice_not_spill(
     room = int(p.candidate.sum())
     out = tmp_path / "out"
     comp = _run(tiny_grid, runner, overrides, out, growth=room + 20)
-    year = _urban_year(out)
+    year = read_urban_year(out)
     assert np.all(year[v] > START)  # the villages were taken before any spill
     spilled = sum(y["spilled_over_boundary_cells"] for y in comp["years"])
     assert spilled == 20
@@ -281,7 +242,7 @@ def test_spill_over_with_no_open_cell_inside(
     comp = _run(tiny_grid, runner, overrides, out, growth=30)
     for y in comp["years"]:
         assert y["spilled_over_boundary_cells"] == y["new_urban_cells"]
-    year = _urban_year(out)
+    year = read_urban_year(out)
     new = year > START
     assert int(new.sum()) == 30 and not np.any(new & (tiny_grid.arrays["udb"] == 1))
     assert comp["final_check_from_maps"]["growth_not_allowed_by_rules"] == 0
@@ -297,7 +258,7 @@ def test_demand_met_exactly_by_the_last_open_cell(
     out = tmp_path / "out"
     comp = _run(tiny_grid, runner, overrides, out, growth=room)
     cand = prepared.periods[0].candidate.astype(bool)
-    assert np.all(_urban_year(out)[cand] > START)
+    assert np.all(read_urban_year(out)[cand] > START)
     assert comp["years"][-1]["new_urban_cells_cumulative"] == room
     r = invoke(runner, "validate", tiny_grid.scenario(growth=room + 1))
     assert r.exit_code == 1 and "1 cells missing" in r.stderr
@@ -333,7 +294,7 @@ def test_a_later_period_that_moves_the_open_land_is_checked_per_period(
 ) -> None:
     """The flexible ring is open until 2025, the core from 2026 only: each period's growth
     must fit in that period's open land, not in the union of all periods."""
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     core = "urban_development_boundary.concentrated_construction"
     overrides["rules"] = [
         {"where": core, "allow": False, "to_year": 2025},
@@ -400,7 +361,7 @@ def test_district_tables_add_up_for_every_year(
     d, nodata, names = _district_codes(tiny_grid.landuse.shape, kind)
     write_raster(tiny_grid.folder / "districts.tif", d, nodata=nodata)
     named = dict(list(names.items())[:-1])  # the last code goes unnamed
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [{"where": FLEX, "allow": False, "to_year": 2025}]
     overrides["districts"] = {
         "path": "districts.tif",
@@ -415,7 +376,7 @@ def test_district_tables_add_up_for_every_year(
     assert set(rows) == set(names)
     last = max(names)
     assert rows[last]["name"] == f"district {last}"
-    year = _urban_year(out)
+    year = read_urban_year(out)
     lu0 = tiny_grid.landuse
     with rasterio.open(out / "landuse_2030.tif") as ds:
         final = ds.read(1)
@@ -458,8 +419,8 @@ def test_district_name_without_cells_is_an_error(tiny_grid: TinyGrid, runner: An
 def test_rules_on_an_unenforced_boundary_do_not_apply(
     tiny_grid: TinyGrid, runner: Any, tmp_path: Path
 ) -> None:
-    plain = _with_zones(tiny_grid, enforce=False)
-    ruled = _with_zones(tiny_grid, enforce=False)
+    plain = with_zones(tiny_grid, enforce=False)
+    ruled = with_zones(tiny_grid, enforce=False)
     ruled["rules"] = [
         {"where": FLEX, "allow": False, "to_year": 2025},
         {"where": "urban_development_boundary.special_use", "allow": False},
@@ -472,7 +433,7 @@ def test_rules_on_an_unenforced_boundary_do_not_apply(
         np.testing.assert_array_equal(pa.candidate, pb.candidate, err_msg=str(year))
         assert (pa.factor is None) == (pb.factor is None), year
     # The layer does not constrain: cells outside it are open.
-    outside = _open_cells(tiny_grid, _zones(tiny_grid) == 0)
+    outside = _open_cells(tiny_grid, udb_zones(tiny_grid) == 0)
     assert np.all(b.candidate[outside] == 1)
     # Nor does an `allow = true` on an unenforced layer lift the enforced boundary.
     villages = np.zeros(tiny_grid.landuse.shape, dtype=np.uint8)
@@ -495,7 +456,7 @@ def test_rules_on_an_unenforced_boundary_do_not_apply(
     out_a, out_b = tmp_path / "a", tmp_path / "b"
     _run(tiny_grid, runner, plain, out_a, growth=80)
     comp = _run(tiny_grid, runner, ruled, out_b, growth=80)
-    np.testing.assert_array_equal(_urban_year(out_a), _urban_year(out_b))
+    np.testing.assert_array_equal(read_urban_year(out_a), read_urban_year(out_b))
     udb = comp["final_check_from_maps"]["lines"]["urban_development_boundary"]
     assert udb["enforced"] is False and udb["violations"] == udb["breaks_line"]
 
@@ -506,7 +467,7 @@ def test_rules_on_an_unenforced_boundary_do_not_apply(
 def test_yearly_compliance_adds_up_to_the_final_check(
     tiny_grid: TinyGrid, runner: Any, tmp_path: Path
 ) -> None:
-    overrides = _with_zones(tiny_grid, spill_over=True)
+    overrides = with_zones(tiny_grid, spill_over=True)
     overrides["constraints"]["permanent_basic_farmland"] = {"enforce": False}
     overrides["rules"] = [{"where": FLEX, "allow": False, "to_year": 2024}]
     room = int(_compile(tiny_grid, overrides).periods[-1].candidate.sum())
@@ -535,11 +496,11 @@ def test_yearly_compliance_adds_up_to_the_final_check(
 
 
 def test_urban_year_map(tiny_grid: TinyGrid, runner: Any, tmp_path: Path) -> None:
-    overrides = _with_zones(tiny_grid, spill_over=True)
+    overrides = with_zones(tiny_grid, spill_over=True)
     overrides["rules"] = [{"where": FLEX, "allow": False, "to_year": 2025}]
     out = tmp_path / "out"
     comp = _run(tiny_grid, runner, overrides, out, growth=90)
-    year = _urban_year(out)
+    year = read_urban_year(out)
     lu0 = tiny_grid.landuse
     with rasterio.open(out / "landuse_2030.tif") as ds, rasterio.open(out / "urban_year.tif") as uy:
         final = ds.read(1)
@@ -559,20 +520,14 @@ def test_urban_year_map(tiny_grid: TinyGrid, runner: Any, tmp_path: Path) -> Non
 # --------------------------------------------------------------------------- check
 
 
-def _check(runner: Any, *args: Any) -> dict[str, Any]:
-    r = invoke(runner, "check", *args, "--json")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
-
-
 def test_check_point_on_a_cell_edge_takes_the_cell_below_right(
     tiny_grid: TinyGrid, runner: Any
 ) -> None:
     scenario = tiny_grid.scenario()
     corner = (ORIGIN[0] + 25 * CELL, ORIGIN[1] - 20 * CELL)  # shared by 4 cells
-    r = _check(runner, scenario, "--point", *corner)
+    r = check_json(runner, scenario, "--point", *corner)
     assert r["cells"] == 1 and "row 20 col 25" in r["site"]
-    r = _check(runner, scenario, "--point", ORIGIN[0] + 7 * CELL, ORIGIN[1] - 3.5 * CELL)
+    r = check_json(runner, scenario, "--point", ORIGIN[0] + 7 * CELL, ORIGIN[1] - 3.5 * CELL)
     assert "row 3 col 7" in r["site"]
 
 
@@ -588,7 +543,7 @@ def test_check_point_on_a_cell_edge_takes_the_cell_below_right(
 def test_check_point_on_the_grid_outer_edge_is_on_the_grid(
     tiny_grid: TinyGrid, runner: Any, x: float, y: float, where: str
 ) -> None:
-    r = _check(runner, tiny_grid.scenario(), "--point", x, y)
+    r = check_json(runner, tiny_grid.scenario(), "--point", x, y)
     assert r["cells"] == 1 and where in r["site"]
 
 
@@ -608,34 +563,15 @@ def test_check_polygon_partly_outside_the_grid_and_json(
 ) -> None:
     districts = np.ones(tiny_grid.landuse.shape, dtype=np.uint8)
     write_raster(tiny_grid.folder / "districts.tif", districts, nodata=0)
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [{"where": FLEX, "allow": False, "to_year": 2025}]
     overrides["districts"] = {"path": "districts.tif", "names": {"1": "珠晖区"}}
     scenario = tiny_grid.scenario(overrides)
     out = tmp_path / "run"
     assert invoke(runner, "run", scenario, "-o", out).exit_code == 0
     # West half outside the grid: cell centres of cols -5..5, rows 10..15.
-    x0, y0 = _centre(10, -5)
-    x1, y1 = _centre(15, 5)
-    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
-    site = tmp_path / "site.geojson"
-    site.write_text(
-        json.dumps(
-            {
-                "type": "FeatureCollection",
-                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32649"}},
-                "features": [
-                    {
-                        "type": "Feature",
-                        "properties": {},
-                        "geometry": {"type": "Polygon", "coordinates": [ring]},
-                    }
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
-    r = _check(runner, scenario, "--polygon", site, "--run", out)
+    site = write_cell_rectangle_geojson(tmp_path / "site.geojson", (10, -5), (15, 5))
+    r = check_json(runner, scenario, "--polygon", site, "--run", out)
     assert r["cells"] == 36  # cols 0..5 × rows 10..15, touched
     assert sum(r["landuse_at_start"].values()) == 36
     assert r["districts"] == {"珠晖区": 36}
@@ -657,7 +593,7 @@ def test_whole_run_is_deterministic_over_threads_and_leaves_inputs_alone(
     districts = np.ones(tiny_grid.landuse.shape, dtype=np.uint16)
     districts[:, 25:] = 300
     write_raster(tiny_grid.folder / "districts.tif", districts, nodata=0)
-    overrides = _with_zones(tiny_grid, spill_over=True)
+    overrides = with_zones(tiny_grid, spill_over=True)
     overrides["rules"] = [
         {"where": FLEX, "allow": False, "to_year": 2025},
         {"where": "*", "from": ["forest"], "factor": 0.5, "from_year": 2027},
@@ -709,7 +645,7 @@ def test_a_district_with_a_high_code_costs_no_more_memory(
             tracemalloc.stop()
         comp = json.loads((tmp_path / f"out{high}" / "compliance.json").read_text("utf-8"))
         rows = {r["code"]: r for r in comp["districts"]}
-        year = _urban_year(tmp_path / f"out{high}")
+        year = read_urban_year(tmp_path / f"out{high}")
         for i, y in enumerate(comp["years"]):
             assert rows[high]["years"][i]["new_urban_cells"] == int(
                 ((year == y["year"]) & (d == high)).sum()
@@ -754,7 +690,7 @@ def test_a_prepared_run_leaves_its_arrays_alone_and_repeats(
 
     d = np.ones(tiny_grid.landuse.shape, dtype=np.uint8)
     write_raster(tiny_grid.folder / "districts.tif", d, nodata=0)
-    overrides = _with_zones(tiny_grid, spill_over=True)
+    overrides = with_zones(tiny_grid, spill_over=True)
     overrides["rules"] = [{"where": FLEX, "allow": False, "to_year": 2025}]
     overrides["districts"] = {"path": "districts.tif"}
     room = int(_compile(tiny_grid, overrides).periods[-1].candidate.sum())

@@ -13,45 +13,25 @@ from typing import Any
 
 import numpy as np
 import pytest
-import rasterio
-from _landsim_kit import NODATA, URBAN, TinyGrid, invoke, write_raster
+from _landsim_kit import (
+    FLEXIBLE,
+    NODATA,
+    SPECIAL,
+    URBAN,
+    TinyGrid,
+    invoke,
+    landuse_grid,
+    read_urban_year,
+    udb_zones,
+    with_zones,
+    write_raster,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from landsim.constraints.compile import Layer, compile_constraints
 from landsim.errors import InputError, ScenarioError
 from landsim.scenario import load, loads
-
-CONCENTRATED, FLEXIBLE, SPECIAL = 1, 2, 3
-
-
-def _zones(tiny: TinyGrid) -> np.ndarray:
-    """The development boundary with sub-zones: core, a flexible ring, a special block."""
-    ny, nx = tiny.landuse.shape
-    yy, xx = np.mgrid[:ny, :nx]
-    dist = np.hypot(yy - 20, xx - 32)
-    zones = np.zeros((ny, nx), dtype=np.uint8)
-    zones[dist <= 8] = CONCENTRATED
-    zones[(dist > 8) & (dist <= 11)] = FLEXIBLE
-    zones[10:13, 28:33] = SPECIAL
-    return zones
-
-
-def _with_zones(tiny: TinyGrid) -> dict[str, Any]:
-    write_raster(tiny.folder / "udb_zones.tif", _zones(tiny), nodata=NODATA)
-    return {
-        "constraints": {
-            "urban_development_boundary": {
-                "path": "udb_zones.tif",
-                "inside": [1, 2, 3],
-                "zones": {
-                    "concentrated_construction": [CONCENTRATED],
-                    "flexible_development": [FLEXIBLE],
-                    "special_use": [SPECIAL],
-                },
-            }
-        }
-    }
 
 
 def _run(tiny: TinyGrid, runner: Any, overrides: dict[str, Any], out: Path, **kw: Any) -> Any:
@@ -60,18 +40,13 @@ def _run(tiny: TinyGrid, runner: Any, overrides: dict[str, Any], out: Path, **kw
     return r
 
 
-def _urban_year(out: Path) -> np.ndarray:
-    with rasterio.open(out / "urban_year.tif") as ds:
-        return ds.read(1)
-
-
 # --------------------------------------------------------------------------- end to end
 
 
 def test_flexible_zone_opens_after_a_year_and_special_use_stays_closed(
     tiny_grid: TinyGrid, runner: Any, tmp_path: Path
 ) -> None:
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [
         {
             "where": "urban_development_boundary.flexible_development",
@@ -82,8 +57,8 @@ def test_flexible_zone_opens_after_a_year_and_special_use_stays_closed(
     ]
     out = tmp_path / "out"
     r = _run(tiny_grid, runner, overrides, out, growth=150)
-    year = _urban_year(out)
-    zones = _zones(tiny_grid)
+    year = read_urban_year(out)
+    zones = udb_zones(tiny_grid)
     new = (year > 2020) & (tiny_grid.landuse != URBAN)
     assert new.sum() == 150
     assert not np.any(new & (zones == FLEXIBLE) & (year <= 2025))
@@ -101,15 +76,15 @@ def test_flexible_zone_opens_after_a_year_and_special_use_stays_closed(
 
 
 def test_class_rule_only_touches_its_class(tiny_grid: TinyGrid) -> None:
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [
         {"where": "urban_development_boundary", "from": ["cropland"], "factor": 0.25}
     ]
     scenario = load(tiny_grid.scenario(overrides))
-    compiled = compile_constraints(scenario, tiny_grid.landuse, _grid(tiny_grid))
+    compiled = compile_constraints(scenario, tiny_grid.landuse, landuse_grid(tiny_grid))
     factor = compiled.factor
     assert factor is not None
-    inside = _zones(tiny_grid) > 0
+    inside = udb_zones(tiny_grid) > 0
     crop = tiny_grid.landuse == 1
     assert np.all(factor[inside & crop] == np.float32(0.25))
     assert np.all(factor[~(inside & crop)] == 1)
@@ -128,7 +103,7 @@ def test_allow_true_lifts_the_boundary_but_never_the_farmland(
         "rules": [{"where": "village_construction", "allow": True}],
     }
     scenario = load(tiny_grid.scenario(overrides))
-    compiled = compile_constraints(scenario, tiny_grid.landuse, _grid(tiny_grid))
+    compiled = compile_constraints(scenario, tiny_grid.landuse, landuse_grid(tiny_grid))
     cand = compiled.candidate.astype(bool)
     pbf = tiny_grid.arrays["pbf"] == 1
     assert np.any(cand & (villages == 1)), "the rule opened nothing"
@@ -138,7 +113,7 @@ def test_allow_true_lifts_the_boundary_but_never_the_farmland(
 
 def test_conflicts_are_reported_with_the_winning_rule(tiny_grid: TinyGrid) -> None:
     scenario = load(tiny_grid.scenario())
-    compiled = compile_constraints(scenario, tiny_grid.landuse, _grid(tiny_grid))
+    compiled = compile_constraints(scenario, tiny_grid.landuse, landuse_grid(tiny_grid))
     overlap = int(((tiny_grid.arrays["udb"] == 1) & (tiny_grid.arrays["pbf"] == 1)).sum())
     found = {tuple(c["layers"]): c for c in compiled.conflicts}
     c = found[("urban_development_boundary", "permanent_basic_farmland")]
@@ -153,7 +128,9 @@ def test_spill_over_takes_the_boundary_first_and_reports_the_rest(
     tiny_grid: TinyGrid, runner: Any, tmp_path: Path
 ) -> None:
     probe = load(tiny_grid.scenario())
-    room = int(compile_constraints(probe, tiny_grid.landuse, _grid(tiny_grid)).candidate.sum())
+    room = int(
+        compile_constraints(probe, tiny_grid.landuse, landuse_grid(tiny_grid)).candidate.sum()
+    )
     growth = room + 40
     r = invoke(runner, "run", tiny_grid.scenario(growth=growth), "-o", tmp_path / "no")
     assert r.exit_code == 1 and "spill_over = true" in r.stderr
@@ -169,7 +146,7 @@ def test_spill_over_takes_the_boundary_first_and_reports_the_rest(
     pbf = comp["final_check_from_maps"]["lines"]["permanent_basic_farmland"]
     assert pbf["violations"] == 0 and pbf["breaks_line"] == 0
     # Everything the boundary could take was taken.
-    year = _urban_year(out)
+    year = read_urban_year(out)
     inside_room = (tiny_grid.arrays["udb"] == 1) & (tiny_grid.arrays["pbf"] == 0)
     inside_room &= np.isin(tiny_grid.landuse, [1])  # cropland is the only open class there
     assert np.all(year[inside_room] > 0)
@@ -192,7 +169,7 @@ def test_districts_split_the_growth(tiny_grid: TinyGrid, runner: Any, tmp_path: 
         assert sum(y["new_urban_cells"] for y in d["years"]) == (
             d["urban_end_cells"] - d["urban_start_cells"]
         )
-    year = _urban_year(out)
+    year = read_urban_year(out)
     east_new = int(((year > 2020) & (districts == 2) & (tiny_grid.landuse != URBAN)).sum())
     assert rows["东区"]["urban_end_cells"] - rows["东区"]["urban_start_cells"] == east_new
     assert "东区" in r.stdout
@@ -232,7 +209,7 @@ def test_districts_split_the_growth(tiny_grid: TinyGrid, runner: Any, tmp_path: 
     ],
 )
 def test_bad_rules_name_the_key(tiny_grid: TinyGrid, rule: dict[str, Any], needle: str) -> None:
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [rule]
     with pytest.raises(ScenarioError, match="rules") as exc:
         load(tiny_grid.scenario(overrides))
@@ -240,25 +217,19 @@ def test_bad_rules_name_the_key(tiny_grid: TinyGrid, rule: dict[str, Any], needl
 
 
 def test_zone_without_cells_is_an_input_error(tiny_grid: TinyGrid) -> None:
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["constraints"]["urban_development_boundary"]["zones"]["ghost"] = [9]
     scenario = load(tiny_grid.scenario(overrides))
     with pytest.raises(InputError, match=r"\[constraints.urban_development_boundary.zones.ghost\]"):
-        compile_constraints(scenario, tiny_grid.landuse, _grid(tiny_grid))
+        compile_constraints(scenario, tiny_grid.landuse, landuse_grid(tiny_grid))
 
 
 def test_rules_that_close_everything_are_infeasible(tiny_grid: TinyGrid, runner: Any) -> None:
-    overrides = _with_zones(tiny_grid)
+    overrides = with_zones(tiny_grid)
     overrides["rules"] = [{"where": "urban_development_boundary", "allow": False}]
     r = invoke(runner, "validate", tiny_grid.scenario(overrides))
     assert r.exit_code == 1
     assert "cells missing" in r.stderr and "[[rules]]" in r.stderr
-
-
-def _grid(tiny: TinyGrid) -> Any:
-    from landsim.io.raster import read_landuse
-
-    return read_landuse(tiny.paths["landuse"], [1, 2, 3, 4])[1]
 
 
 # --------------------------------------------------------------------------- property

@@ -67,11 +67,6 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _km2(cells: int | float, grid: Grid) -> float | None:
-    a = grid.cell_area_m2
-    return None if a is None else cells * a / 1e6
-
-
 def _check_feasible(
     scenario: Scenario,
     constraints: CompiledConstraints,
@@ -284,7 +279,7 @@ def _summary_rows(p: Prepared, res: SimulationResult) -> list[list[Any]]:
         rec = by_year.get(year)
         for c in p.scenario.classes:
             cells = int(counts[c.code])
-            km2 = _km2(cells, p.grid)
+            km2 = p.grid.km2(cells)
             to_urban = int(rec.from_class[c.code]) if rec else 0
             rows.append(
                 [
@@ -426,10 +421,10 @@ def run_prepared(
         "end_year": sim.end_year,
         "urban_start_cells": int(start_c[urban]),
         "urban_end_cells": int(end_c[urban]),
-        "urban_start_km2": _km2(int(start_c[urban]), p.grid),
-        "urban_end_km2": _km2(int(end_c[urban]), p.grid),
+        "urban_start_km2": p.grid.km2(int(start_c[urban])),
+        "urban_end_km2": p.grid.km2(int(end_c[urban])),
         "cropland_lost_cells": crop_lost,
-        "cropland_lost_km2": _km2(crop_lost, p.grid),
+        "cropland_lost_km2": p.grid.km2(crop_lost),
         "violations": violations,
         "encroachment": encroachment,
         "taken_from": {
@@ -559,7 +554,7 @@ def check_site(
         "scenario": scenario.name,
         "site": where,
         "cells": n,
-        "km2": _km2(n, grid),
+        "km2": grid.km2(n),
         "landuse_at_start": {
             by_code[c].name if c in by_code else "nodata": int(present[c])
             for c in np.flatnonzero(present)

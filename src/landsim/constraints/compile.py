@@ -91,9 +91,16 @@ class Period:
 class CompiledConstraints:
     periods: list[Period]
     layers: dict[str, Layer]
-    taken_away: dict[str, int]  # non-urban valid cells each layer (or [[rules]]) forbids
-    taken_away_only: dict[str, int]  # ... that nothing else forbids
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def taken_away(self) -> dict[str, int]:
+        """Cells each layer (or [[rules]]) takes from growth in the first period."""
+        return self.periods[0].taken_away
+
+    @property
+    def taken_away_only(self) -> dict[str, int]:
+        return self.periods[0].taken_away_only
 
     @property
     def candidate(self) -> np.ndarray:
@@ -274,10 +281,7 @@ def compile_constraints(
             )
         )
 
-    first = periods[0]
-    return CompiledConstraints(
-        periods, layers, first.taken_away, first.taken_away_only, conflicts(layers, grid)
-    )
+    return CompiledConstraints(periods, layers, conflicts(layers, grid))
 
 
 def _taken_away(
@@ -336,7 +340,6 @@ def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any
     overlaps (the four urban lines inside the boundary, water) are planned and only
     listed.
     """
-    area = None if grid is None else grid.cell_area_m2
     out = []
     enforced = [v for v in layers.values() if v.enforced]
     for a, b in combinations(enforced, 2):
@@ -351,7 +354,7 @@ def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any
                 "layers": [a.name, b.name],
                 "rules": [a.rule, b.rule],
                 "cells": cells,
-                "km2": None if area is None else cells * area / 1e6,
+                "km2": None if grid is None else grid.km2(cells),
                 "three_lines": a.name in THREE_LINES and b.name in THREE_LINES,
                 "prevails": win.name,
                 "resolution": f"{win.rule} of {win.name} applies in the overlap",

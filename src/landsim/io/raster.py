@@ -45,6 +45,11 @@ class Grid:
             factor**2
         )
 
+    def km2(self, cells: float) -> float | None:
+        """Area of ``cells`` cells in km², or None where the CRS is not in metres."""
+        a = self.cell_area_m2
+        return None if a is None else cells * a / 1e6
+
     @property
     def crs_label(self) -> str:
         if self.crs is None:

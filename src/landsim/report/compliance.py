@@ -24,8 +24,9 @@ from landsim.scenario.schema import CONSTRUCTION_ROLES, Scenario
 
 
 def _km2(cells: float, grid: Grid) -> float | None:
-    a = grid.cell_area_m2
-    return None if a is None else round(cells * a / 1e6, 6)
+    """km², rounded to 1 m² so the JSON stays readable."""
+    km2 = grid.km2(cells)
+    return None if km2 is None else round(km2, 6)
 
 
 def _pct(part: int, whole: int) -> float | None:
