@@ -391,3 +391,14 @@ def test_compiled_rules_equal_the_cell_by_cell_reading(case: Any) -> None:
             valid = np.isin(lu, [1, 2])
             np.testing.assert_array_equal(got[valid], factor[valid], err_msg=f"year {year}")
     assert compiled.periods[0].first_year == 2001 and compiled.periods[-1].last_year == 2006
+
+
+def test_misspelt_zone_gets_a_suggestion(tiny_grid: TinyGrid) -> None:
+    overrides = with_zones(tiny_grid)
+    overrides["rules"] = [
+        {"where": "urban_development_boundary.flexibel_development", "allow": False}
+    ]
+    with pytest.raises(
+        ScenarioError, match="did you mean 'urban_development_boundary.flexible_dev"
+    ):
+        load(tiny_grid.scenario(overrides))

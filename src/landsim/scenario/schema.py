@@ -7,6 +7,7 @@ setting. Units are in the field names (``_m2``, ``_km2``) or stated in the descr
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -489,8 +490,11 @@ class Scenario(_Strict):
             zones = self.constraints[layer].zones if layer in self.constraints else {}
             if zone and zone not in zones:
                 known = ", ".join(sorted(zones)) or f"none; add [constraints.{layer}.zones]"
+                hint = difflib.get_close_matches(zone, list(zones), n=1)
                 raise ValueError(
-                    f"{at}.where] layer {layer!r} has no zone {zone!r} (zones: {known})"
+                    f"{at}.where] layer {layer!r} has no zone {zone!r}"
+                    + (f"; did you mean '{layer}.{hint[0]}'?" if hint else "")
+                    + f" (zones: {known})"
                 )
             for c in rule.from_classes or ():
                 if c not in names and c not in roles:
