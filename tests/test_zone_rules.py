@@ -399,6 +399,6 @@ def test_misspelt_zone_gets_a_suggestion(tiny_grid: TinyGrid) -> None:
         {"where": "urban_development_boundary.flexibel_development", "allow": False}
     ]
     with pytest.raises(
-        ScenarioError, match="did you mean 'urban_development_boundary.flexible_dev"
+        ScenarioError, match=r"did you mean 'urban_development_boundary\.flexible_dev"
     ):
         load(tiny_grid.scenario(overrides))
