@@ -6,49 +6,17 @@ rasterio and xarray load inside the commands that need them.
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from landsim import __version__
-
-
-def _configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    root = logging.getLogger("landsim")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a LandsimError as one line and exit with its code; bugs keep tracebacks."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from landsim.errors import LandsimError
-
-        ctx = click.get_current_context()
-        try:
-            return func(*args, **kwargs)
-        except LandsimError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted; no output was left half-written", err=True)
-            sys.exit(130)
-
-    return wrapper
+from landsim.cli._common import _configure_logging, _user_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -333,6 +301,10 @@ def validate(scenario: Path) -> None:
             v = f"{v:,}"
         click.echo(f"  {k.replace('_', ' ')}: {v}")
 
+
+from landsim.cli.compare_cmd import compare  # noqa: E402  (a command in its own module)
+
+main.add_command(compare)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
