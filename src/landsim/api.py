@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from landsim import __version__, report
+from landsim import __version__, indicators, report
 from landsim.constraints import CompiledConstraints, Districts, compile_constraints, read_districts
 from landsim.demand import urban_demand
 from landsim.errors import DemandError
@@ -255,7 +255,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _growth_params(s: Scenario, seed: int) -> GrowthParameters:
+def _growth_params(s: Scenario, seed: int, member: int = 0) -> GrowthParameters:
     weights = np.zeros(256, dtype=np.float32)
     named = s.model.neighborhood_weights or {s.urban_class.name: 1.0}
     for name, w in named.items():
@@ -267,6 +267,7 @@ def _growth_params(s: Scenario, seed: int) -> GrowthParameters:
         floor=s.model.neighborhood_floor,
         alpha=s.model.random_factor,
         seed=seed,
+        member=member,
     )
 
 
@@ -296,6 +297,63 @@ def _summary_rows(p: Prepared, res: SimulationResult) -> list[list[Any]]:
     return rows
 
 
+def simulate_prepared(
+    p: Prepared, member: int = 0, on_year: Callable[[YearRecord], None] | None = None
+) -> SimulationResult:
+    """One member of a prepared scenario: the engine's result, nothing written.
+
+    Member ``m`` draws from its own random stream, keyed by (seed, m, year); member 0
+    is the plain run.
+    """
+    params = _growth_params(p.scenario, p.seed, member)
+    return simulate(
+        p.landuse,
+        p.suitability,
+        p.constraints.candidate,
+        p.demand,
+        params,
+        p.scenario.simulation.map_years,
+        layers={k: v.inside for k, v in p.constraints.layers.items()},
+        on_year=on_year,
+        periods=p.periods or None,
+        districts=None if p.districts is None else p.districts.codes,
+    )
+
+
+def provenance(p: Prepared, members: int = 1) -> dict[str, Any]:
+    """The content of ``provenance.json``: what was run, on what, with which versions.
+
+    Nothing here depends on the machine's threads or workers, so the file is the same
+    bytes for the same scenario, seed and inputs.
+    """
+    s = p.scenario
+    t = p.grid.transform
+    return {
+        "landsim_version": __version__,
+        "scenario": s.name,
+        "kind": "single" if members == 1 else "ensemble",
+        "members": members,
+        "seed": p.seed,
+        "random_streams": "counter-based (SplitMix64), keyed by (seed, member, year); "
+        "member 0 is the plain run",
+        "scenario_file": str(s.source) if s.source else None,
+        "scenario_sha256": _sha256(s.source) if s.source else None,
+        "grid": {
+            "width": p.grid.shape[1],
+            "height": p.grid.shape[0],
+            "crs": p.grid.crs.to_wkt() if p.grid.crs else "",
+            "transform": [t.a, t.b, t.c, t.d, t.e, t.f],
+        },
+        "cell_area_km2": p.grid.km2(1),
+        "inputs": {
+            key: {"path": str(path), "sha256": _sha256(path)}
+            for key, path in _input_files(s).items()
+        },
+        "versions": _versions(),
+        "resolved_scenario": s.model_dump(mode="json"),
+    }
+
+
 def run_prepared(
     p: Prepared,
     out_dir: Path,
@@ -308,20 +366,8 @@ def run_prepared(
     s = p.scenario
     inputs = list(_input_files(s).values())
     write.check_output_dir(out_dir, overwrite, inputs)
-    params = _growth_params(s, p.seed)
     map_years = s.simulation.map_years
-    res = simulate(
-        p.landuse,
-        p.suitability,
-        p.constraints.candidate,
-        p.demand,
-        params,
-        map_years,
-        layers={k: v.inside for k, v in p.constraints.layers.items()},
-        on_year=on_year,
-        periods=p.periods or None,
-        districts=None if p.districts is None else p.districts.codes,
-    )
+    res = simulate_prepared(p, on_year=on_year)
     colors = {c.code: c.color or DEFAULT_COLORS[c.role] for c in s.classes}
     tags = {
         "landsim_version": __version__,
@@ -383,20 +429,16 @@ def run_prepared(
             files.append("urban_year.tif")
         compliance = report.compliance(s, p.grid, p.landuse, p.constraints, res, p.districts)
         write.write_json(stage / "compliance.json", compliance)
-        provenance = {
-            "landsim_version": __version__,
-            "scenario_file": str(s.source) if s.source else None,
-            "scenario_sha256": _sha256(s.source) if s.source else None,
-            "seed": p.seed,
-            "inputs": {
-                key: {"path": str(path), "sha256": _sha256(path)}
-                for key, path in _input_files(s).items()
-            },
-            "versions": _versions(),
-            "resolved_scenario": s.model_dump(mode="json"),
-        }
-        write.write_json(stage / "provenance.json", provenance)
-        files += ["summary.csv", "compliance.json", "provenance.json"]
+        write.write_json(stage / "provenance.json", provenance(p))
+        years = sorted(res.class_counts)
+        write.write_csv(
+            stage / "indicators.csv",
+            indicators.HEADER,
+            indicators.indicator_rows(
+                years, [indicators.member_indicators(s, p.constraints, res)], p.grid
+            ),
+        )
+        files += ["summary.csv", "indicators.csv", "compliance.json", "provenance.json"]
 
     sim = s.simulation
     urban = s.urban_class.code

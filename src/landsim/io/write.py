@@ -31,8 +31,14 @@ RESULT_PATTERNS = (
     "urban_year.tif",
     "landsim.nc",
     "summary.csv",
+    "indicators.csv",
     "compliance.json",
     "provenance.json",
+    # ensembles
+    "probability_*.tif",
+    "members.csv",
+    "ensemble.json",
+    "members",
 )
 
 
@@ -114,7 +120,11 @@ def staged_output(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()) -
                 os.replace(f, out_dir / f.name)
                 stale.discard(f.name)
             for name in stale:
-                (out_dir / name).unlink(missing_ok=True)
+                old = out_dir / name
+                if old.is_dir() and not old.is_symlink():
+                    shutil.rmtree(old)  # an earlier ensemble's members/
+                else:
+                    old.unlink(missing_ok=True)
         except OSError as exc:
             raise _disk_error(exc, out_dir) from None
     finally:

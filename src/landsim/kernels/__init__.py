@@ -5,6 +5,7 @@ logs or touches a global random state (``tests/test_layers.py`` checks it).
 """
 
 from landsim.kernels.allocate import select_top
+from landsim.kernels.ensemble import count_classes
 from landsim.kernels.neighborhood import neighborhood_effect
 from landsim.kernels.potential import urban_potential
 from landsim.kernels.random import stream_key
@@ -12,6 +13,7 @@ from landsim.kernels.suitability import add_driver_term, logistic
 
 __all__ = [
     "add_driver_term",
+    "count_classes",
     "logistic",
     "neighborhood_effect",
     "select_top",

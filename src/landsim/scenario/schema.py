@@ -72,6 +72,12 @@ class Simulation(_Strict):
         default=None, description="years written as maps; default: the end year"
     )
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="random seed")
+    members: int = Field(
+        default=1,
+        ge=1,
+        le=100_000,
+        description="ensemble members; each has its own random stream (seed, member)",
+    )
 
     @model_validator(mode="after")
     def _years_in_order(self) -> Simulation:
