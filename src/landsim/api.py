@@ -320,31 +320,30 @@ def simulate_prepared(
     )
 
 
-def provenance(p: Prepared, members: int = 1) -> dict[str, Any]:
+def provenance(s: Scenario, grid: Grid, seed: int, members: int = 1) -> dict[str, Any]:
     """The content of ``provenance.json``: what was run, on what, with which versions.
 
     Nothing here depends on the machine's threads or workers, so the file is the same
     bytes for the same scenario, seed and inputs.
     """
-    s = p.scenario
-    t = p.grid.transform
+    t = grid.transform
     return {
         "landsim_version": __version__,
         "scenario": s.name,
         "kind": "single" if members == 1 else "ensemble",
         "members": members,
-        "seed": p.seed,
+        "seed": seed,
         "random_streams": "counter-based (SplitMix64), keyed by (seed, member, year); "
         "member 0 is the plain run",
         "scenario_file": str(s.source) if s.source else None,
         "scenario_sha256": _sha256(s.source) if s.source else None,
         "grid": {
-            "width": p.grid.shape[1],
-            "height": p.grid.shape[0],
-            "crs": p.grid.crs.to_wkt() if p.grid.crs else "",
+            "width": grid.shape[1],
+            "height": grid.shape[0],
+            "crs": grid.crs.to_wkt() if grid.crs else "",
             "transform": [t.a, t.b, t.c, t.d, t.e, t.f],
         },
-        "cell_area_km2": p.grid.km2(1),
+        "cell_area_km2": grid.km2(1),
         "inputs": {
             key: {"path": str(path), "sha256": _sha256(path)}
             for key, path in _input_files(s).items()
@@ -429,7 +428,7 @@ def run_prepared(
             files.append("urban_year.tif")
         compliance = report.compliance(s, p.grid, p.landuse, p.constraints, res, p.districts)
         write.write_json(stage / "compliance.json", compliance)
-        write.write_json(stage / "provenance.json", provenance(p))
+        write.write_json(stage / "provenance.json", provenance(s, p.grid, p.seed))
         years = sorted(res.class_counts)
         write.write_csv(
             stage / "indicators.csv",

@@ -38,5 +38,9 @@ class OutputError(LandsimError, OSError):
     """Outputs cannot be written: existing results without --overwrite, disk full."""
 
 
+class ClusterError(LandsimError, ConnectionError):
+    """The dask cluster cannot be reached, or its workers keep dying."""
+
+
 class LandsimWarning(UserWarning):
     """Something the user should know about that does not stop the run."""

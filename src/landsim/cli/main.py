@@ -75,19 +75,86 @@ class _Progress:
             self._bar.stop()
 
 
+class _TaskProgress:
+    """Progress over a batch's tasks: a bar on a terminal, a log line per task otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _TaskProgress:
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self._bar.start()
+        return self
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if self._bar is not None:
+            if self._task is None:
+                self._task = self._bar.add_task(name, total=total)
+            self._bar.update(self._task, completed=done, description=f"tasks ({name})")
+        else:
+            logging.getLogger("landsim").info("%s: %d of %d tasks done", name, done, total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _echo_batch(results: list[Any]) -> None:
+    """One block per scenario: headline indicators at the end year, with the spread."""
+    for r in results:
+        s = r.summary
+        n = s.get("members", 1)
+        click.echo(
+            f"scenario  {s['scenario']} ({s['start_year']} → {s['end_year']}, seed "
+            f"{s['seed']}, {n} member{'s' if n != 1 else ''})"
+        )
+        if "end_year_indicators" in s:
+            ind = s["end_year_indicators"]
+            for key, label in (
+                ("urban", "urban"),
+                ("cropland_lost", "cropland lost"),
+                ("growth_outside_boundary", "outside boundary"),
+                ("line_encroachment", "encroachment"),
+            ):
+                if key in ind:
+                    v = ind[key]
+                    click.echo(
+                        f"  {label:<17} {float(v['mean']):,.2f} ± {float(v['std']):,.2f} "
+                        f"{v['unit']} (p05–p95 {float(v['p05']):,.2f}–{float(v['p95']):,.2f})"
+                    )
+        else:
+            click.echo(
+                f"  urban             {s['urban_start_cells']:,} → {s['urban_end_cells']:,} cells"
+            )
+            click.echo(f"  cropland lost     {s['cropland_lost_cells']:,} cells")
+        click.echo(f"  outputs           {r.out_dir}")
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(path_type=Path))
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
     "output",
     type=click.Path(path_type=Path),
     default=None,
-    help="Output folder [default: runs/<scenario name>].",
+    help="Output folder [default: runs/<scenario name>]; with several scenarios, the "
+    "parent of one folder per scenario.",
 )
 @click.option(
     "--seed",
@@ -95,20 +162,78 @@ def _terminate(signum: int, frame: object) -> None:
     default=None,
     help="Random seed; overrides [simulation.seed].",
 )
+@click.option(
+    "--members",
+    type=int,
+    default=None,
+    help="Ensemble members; overrides [simulation.members]. More than 1 runs on dask.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Send the work to this dask scheduler (tcp://host:8786) instead of a local cluster.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Worker processes of the local cluster [default: one per core].",
+)
+@click.option("--resume", is_flag=True, help="Continue a killed ensemble; finished members stay.")
+@click.option("--dry-run", is_flag=True, help="Print what would run, run nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace results already in the output folder.")
 @_user_errors
-def run(scenario: Path, output: Path | None, seed: int | None, overwrite: bool) -> None:
-    """Run SCENARIO (a TOML file) and write maps, NetCDF, summary and compliance."""
-    from landsim import api
-    from landsim.scenario import load
+def run(
+    scenarios: tuple[Path, ...],
+    output: Path | None,
+    seed: int | None,
+    members: int | None,
+    scheduler: str | None,
+    workers: int | None,
+    resume: bool,
+    dry_run: bool,
+    overwrite: bool,
+) -> None:
+    """Run SCENARIOS (TOML files) and write maps, NetCDF, summary and compliance.
+
+    One scenario of one member runs here; ensembles (--members N) and several scenarios
+    run as tasks on dask.distributed (a local cluster, or --scheduler).
+    """
+    from landsim import api, ensemble
 
     # A terminated run unwinds like Ctrl-C, so the staging folder is removed.
     signal.signal(signal.SIGTERM, _terminate)
     t0 = time.perf_counter()
-    sim = load(scenario).simulation  # for the progress bar's length; cheap
+    paths = list(scenarios)
+    items = ensemble.plan(
+        paths, output, members=members, seed=seed, overwrite=overwrite, resume=resume
+    )
+    if dry_run:
+        for line in ensemble.describe(items, scheduler, workers):
+            click.echo(line)
+        return
+    if len(items) > 1 or items[0].ensemble or scheduler is not None:
+        with _TaskProgress() as progress:
+            results = ensemble.run_batch(
+                paths,
+                output,
+                members=members,
+                seed=seed,
+                overwrite=overwrite,
+                resume=resume,
+                scheduler=scheduler,
+                workers=workers,
+                on_progress=progress,
+            )
+        _echo_batch(results)
+        click.echo(f"time      {time.perf_counter() - t0:.1f} s")
+        return
+    scenario = paths[0]
+    sim = items[0].scenario.simulation
     with _Progress(sim.end_year - sim.start_year, scenario.stem) as progress:
         result = api.run_scenario(
-            scenario, output, seed=seed, overwrite=overwrite, on_year=progress
+            scenario, output, seed=items[0].job.seed, overwrite=overwrite, on_year=progress
         )
     s = result.summary
     elapsed = time.perf_counter() - t0

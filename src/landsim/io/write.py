@@ -111,24 +111,67 @@ def staged_output(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()) -
         except OutputError as exc:
             # Name the folder the user asked for, not the hidden staging one.
             raise OutputError(str(exc).replace(str(staging), str(out_dir))) from None
-        try:
-            if not out_dir.exists():
-                os.replace(staging, out_dir)
-                return
-            stale = set(existing_results(out_dir))
-            for f in sorted(staging.iterdir()):
-                os.replace(f, out_dir / f.name)
-                stale.discard(f.name)
-            for name in stale:
-                old = out_dir / name
-                if old.is_dir() and not old.is_symlink():
-                    shutil.rmtree(old)  # an earlier ensemble's members/
-                else:
-                    old.unlink(missing_ok=True)
-        except OSError as exc:
-            raise _disk_error(exc, out_dir) from None
+        publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Move a finished staging folder's files into ``out_dir``, replacing old results.
+
+    Each file moves by one rename; result files of an earlier run that the new one
+    does not have are removed, so the folder never mixes two runs.
+    """
+    try:
+        if not out_dir.exists():
+            os.replace(staging, out_dir)
+            return
+        stale = set(existing_results(out_dir))
+        for f in sorted(staging.iterdir()):
+            target = out_dir / f.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # os.replace cannot put a folder over a folder
+            os.replace(f, target)
+            stale.discard(f.name)
+        for name in stale:
+            old = out_dir / name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)  # an earlier ensemble's members/
+            else:
+                old.unlink(missing_ok=True)
+    except OSError as exc:
+        raise _disk_error(exc, out_dir) from None
+
+
+def write_probability(
+    path: Path,
+    counts: np.ndarray,
+    members: int,
+    valid: np.ndarray,
+    grid: Grid,
+    band_names: Sequence[str],
+    compress: str,
+    tags: dict[str, str],
+) -> None:
+    """Per-class probability maps: band k is ``counts[k] / members``, NaN off the land.
+
+    float32 division is correctly rounded, so a cell every member agrees on is exactly
+    1 and no value leaves [0, 1].
+    """
+    import rasterio
+
+    profile = _tiff_profile(grid, "float32", 0, compress)
+    profile.update(count=len(band_names), nodata=float("nan"))
+    if compress != "none":
+        profile["predictor"] = 3  # the floating-point predictor
+    n = np.float32(members)
+    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+        for k, name in enumerate(band_names):
+            band = np.divide(counts[k], n, dtype=np.float32)
+            band[~valid] = np.nan
+            ds.write(band, k + 1)
+            ds.set_band_description(k + 1, name)
+        ds.update_tags(**tags)
 
 
 @contextmanager
@@ -278,6 +321,12 @@ def write_netcdf(
     # disk is left in a state that crashes the interpreter at exit (seen with h5py
     # 3.16), while a plain write fails cleanly. The buffer holds the compressed file.
     buffer = io.BytesIO()
-    ds.to_netcdf(buffer, engine="h5netcdf", encoding={"landuse": enc})
+    import dask
+
+    # Inside a dask.distributed worker xarray would take a cluster-wide lock named by
+    # the target, which a memory buffer cannot name; the data are numpy, so no dask
+    # scheduler is involved anyway.
+    with dask.config.set(scheduler="synchronous"):
+        ds.to_netcdf(buffer, engine="h5netcdf", encoding={"landuse": enc})
     with _atomic(path) as tmp:
         tmp.write_bytes(buffer.getbuffer())
