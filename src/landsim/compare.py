@@ -19,14 +19,14 @@ import csv
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from landsim import __version__
-from landsim.errors import GridMismatchError, InputError, LandsimError, OutputError
+from landsim.errors import GridMismatchError, InputError, OutputError
 
 # The columns of a run's indicators.csv (the run-folder contract).
 INDICATOR_COLUMNS = (
@@ -183,7 +183,7 @@ def _read_provenance(path: Path) -> dict[str, Any]:
 def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: Path) -> Any:
     """``data[key]`` of the expected type, or one line saying the file predates compare."""
     value = data.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or isinstance(value, bool):  # JSON true is no count
         version = data.get("landsim_version", "an unknown version")
         what = "lacks" if key not in data else "has an unusable"
         raise InputError(
@@ -193,7 +193,9 @@ def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: 
     return value
 
 
-def _read_indicators(path: Path, run_dir: Path) -> tuple[list[dict[str, str]], dict]:
+def _read_indicators(
+    path: Path, run_dir: Path
+) -> tuple[list[dict[str, str]], dict[tuple[str, int], Stat]]:
     if not path.is_file():
         raise InputError(
             f"{run_dir} has no indicators.csv (it predates landsim compare); run its "
@@ -269,16 +271,16 @@ def read_run(path: Path) -> _Run:
     classes = _need(resolved, "classes", list, prov)
     try:
         classes = [
-            {"code": int(c["code"]), "name": str(c["name"]), "role": str(c["role"]), **c}
+            {**c, "code": int(c["code"]), "name": str(c["name"]), "role": str(c["role"])}
             for c in classes
         ]
     except (KeyError, TypeError, ValueError):
-        raise InputError(f"{prov}: a class lacks code, name or role; run the scenario again")
+        raise InputError(
+            f"{prov}: a class lacks code, name or role; run the scenario again"
+        ) from None
     if sum(c["role"] == "urban" for c in classes) != 1:
         raise InputError(f"{prov}: the class table needs exactly one urban class")
-    scenario = data.get("scenario") or resolved.get("name")
-    if not isinstance(scenario, str) or not scenario:
-        _need(data, "scenario", str, prov)
+    scenario = _need(data, "scenario", str, prov)
     area = data.get("cell_area_km2")
     rows, stats = _read_indicators(path / "indicators.csv", path)
     return _Run(
@@ -336,11 +338,12 @@ def _same_crs(a: str, b: str) -> bool:
 def _same_transform(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     cell = max(abs(a[0]), abs(a[4]), 1e-12)
     # Offsets and sizes equal to a millionth of a cell: float noise, not another grid.
-    return all(math.isclose(x, y, rel_tol=0, abs_tol=cell * 1e-6) for x, y in zip(a, b))
+    tol = cell * 1e-6
+    return all(math.isclose(x, y, rel_tol=0, abs_tol=tol) for x, y in zip(a, b, strict=True))
 
 
 def _transform_text(t: tuple[float, ...]) -> str:
-    return f"origin ({t[2]:g}, {t[5]:g}), cell {t[0]:g} × {t[4]:g}"
+    return f"origin ({t[2]:.12g}, {t[5]:.12g}), cell {t[0]:.12g} × {t[4]:.12g}"
 
 
 def check_comparable(runs: list[_Run]) -> None:
@@ -402,8 +405,7 @@ def choose_year(runs: list[_Run], year: int | None) -> int:
     if not common:
         each = "; ".join(f"{r.path}: {', '.join(map(str, r.map_years))}" for r in runs)
         raise InputError(
-            f"the runs share no map year ({each}); run them with a common "
-            "[simulation] output_years"
+            f"the runs share no map year ({each}); run them with a common [simulation] output_years"
         )
     return common[-1]
 
@@ -428,8 +430,9 @@ def check_output(out_dir: Path, runs: list[_Run], overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"output {out_dir} exists and is not a folder; choose another -o")
     # Never write into a run's folder, not even with --overwrite: the comparison's
-    # indicators.csv would replace the run's own.
-    run_files = existing_results(out_dir) + _existing(out_dir, ("probability_*.tif",))
+    # indicators.csv would replace the run's own. (indicators.csv itself is both a run's
+    # and a comparison's file, so it says nothing about which the folder holds.)
+    run_files = [f for f in existing_results(out_dir) if f not in COMPARE_PATTERNS]
     if run_files:
         raise OutputError(
             f"output folder {out_dir} holds a run's results ({', '.join(run_files[:3])}); "
@@ -513,7 +516,7 @@ def difference(first: _UrbanMap, other: _UrbanMap) -> np.ndarray:
     return cat
 
 
-def _write_agreement(path: Path, count: np.ndarray, ref: _Run, runs: list[_Run], year: int):
+def _write_agreement(path: Path, count: np.ndarray, ref: _Run, runs: list[_Run], year: int) -> None:
     import rasterio
 
     with rasterio.open(ref.map_path(year)) as src:
@@ -597,12 +600,12 @@ def compare_runs(
 
     run_dirs = [Path(p) for p in run_dirs]
     if len(run_dirs) < 2:
-        raise LandsimError(
+        raise InputError(
             f"compare needs at least two run folders, got {len(run_dirs)}; "
             "name two or more folders written by `landsim run`"
         )
     if len(run_dirs) >= AGREEMENT_NODATA:
-        raise LandsimError(
+        raise InputError(
             f"compare takes at most {AGREEMENT_NODATA - 1} runs, got {len(run_dirs)}; "
             "compare fewer runs at a time"
         )
@@ -610,7 +613,7 @@ def compare_runs(
     for p in run_dirs:
         key = p.resolve()
         if key in seen:
-            raise LandsimError(
+            raise InputError(
                 f"run folder {p} is named twice (also as {seen[key]}); name each run once"
             )
         seen[key] = p
@@ -644,14 +647,14 @@ def compare_runs(
             )
         diffs.append((i, r, name, p_name, counts))
     charts = figures.trajectory_charts(
-        [(plain[i], r.members, {ind: r.series(ind) for ind in HEADLINE}) for i, r in enumerate(runs)],
+        [
+            (plain[i], r.members, {ind: r.series(ind) for ind in HEADLINE})
+            for i, r in enumerate(runs)
+        ],
         unit,
     )
     images.update(charts)
 
-    at_year = {
-        r.label: {ind: r.stat(ind, year) for ind in HEADLINE} for r in runs
-    }
     compared = [
         ComparedRun(
             number=i,
@@ -660,13 +663,14 @@ def compare_runs(
             scenario=r.scenario,
             kind=r.kind,
             members=r.members,
-            at_year=at_year[r.label],
+            at_year={ind: r.stat(ind, year) for ind in HEADLINE},
         )
         for i, r in enumerate(runs, start=1)
     ]
-    report = render_report(
-        _report_data(runs, compared, year, unit, count, diffs, charts, images, cell_km2)
-    )
+    tif = f"urban_agreement_{year}.tif"
+    files = sorted(["indicators.csv", "comparison.csv", tif, *images, "report.html"])
+    data = _report_data(runs, compared, year, unit, count, diffs, images, cell_km2)
+    report = render_report(replace(data, files=[f for f in files if f != "report.html"]))
 
     written: list[str] = []
     with write.staged_output(out_dir, overwrite) as stage:
@@ -677,16 +681,19 @@ def compare_runs(
                 [[r.label, *(row[c] for c in INDICATOR_COLUMNS)] for r in runs for row in r.rows],
             )
             write.write_csv(stage / "comparison.csv", *_comparison_table(runs, year, unit))
-            _write_agreement(stage / f"urban_agreement_{year}.tif", count, ref, runs, year)
+            _write_agreement(stage / tif, count, ref, runs, year)
             for name, png in images.items():
                 (stage / name).write_bytes(png)
             write.write_text(stage / "report.html", report)
+        except OutputError:
+            raise  # already one line naming the file
         except OSError as exc:
             raise OutputError(
                 f"cannot write the comparison into {out_dir}: {exc.strerror or exc}; "
                 "free space or choose another -o"
             ) from None
         written = sorted(p.name for p in stage.iterdir())
+        assert written == files, (written, files)
     # staged_output replaced the files of the same names; remove the rest of an older
     # comparison (a run that is no longer compared, another year) so the folder never
     # mixes two comparisons.
@@ -717,10 +724,10 @@ def _report_data(
     unit: str,
     count: np.ndarray,
     diffs: list[tuple[int, _Run, str, str | None, dict[int, int]]],
-    charts: dict[str, bytes],
     images: dict[str, bytes],
     cell_km2: float | None,
 ) -> Any:
+    from landsim.report.figures import CHART_TITLES
     from landsim.report.html import Image, ReportData
 
     unit_text = "km²" if unit == "km2" else "cells"
@@ -796,15 +803,17 @@ def _report_data(
                     f"{i}, blue: more likely urban in run 1",
                 )
             )
+    legend = "; ".join(f"{c.number}: {c.label}" for c in compared)
     chart_imgs = [
         Image(
             title=f"{title} per year",
             alt=f"Chart of {title.lower()} ({unit_text}) per year, one line per run",
-            png=png,
-            caption="one line per run (the ensemble mean), shaded: p05–p95 of the members",
+            png=images[name],
+            caption=f"One line per run (an ensemble's mean; shaded: the p05–p95 range of its "
+            f"members). Runs: {legend}",
         )
-        for name, png in charts.items()
-        for title in [figures_title(name)]
+        for name, title in CHART_TITLES.items()
+        if name in images
     ]
     title = "landsim comparison: " + " vs ".join(r.label for r in runs)
     return ReportData(
@@ -822,9 +831,3 @@ def _report_data(
         charts=chart_imgs,
         version=__version__,
     )
-
-
-def figures_title(name: str) -> str:
-    from landsim.report.figures import CHART_TITLES
-
-    return CHART_TITLES[name]

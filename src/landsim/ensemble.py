@@ -166,7 +166,7 @@ def run_member(job: Job, member: int, threads: int = 1) -> dict[str, Any]:
     s = p.scenario
     folder = Path(job.work_dir) / MEMBERS
     folder.mkdir(parents=True, exist_ok=True)
-    write.write_netcdf(
+    write.write_member_netcdf(
         folder / member_name(member),
         res.maps,
         p.grid,
@@ -181,15 +181,12 @@ def run_member(job: Job, member: int, threads: int = 1) -> dict[str, Any]:
             "fingerprint": job.fingerprint,
             "indicators": json.dumps(ind, separators=(",", ":")),
         },
-        compress=True,
     )
     return {"member": member, "indicators": ind, "notes": notes}
 
 
 def aggregate_year(job: Job, year: int, threads: int = 1) -> str:
     """Task: count the members' maps of ``year`` into ``probability_<year>.tif``."""
-    import h5py
-
     from landsim import kernels
     from landsim.io import write
     from landsim.io.raster import NODATA
@@ -205,9 +202,7 @@ def aggregate_year(job: Job, year: int, threads: int = 1) -> str:
     counts = np.zeros((n_classes, *p.grid.shape), dtype=dtype)
     folder = Path(job.work_dir) / MEMBERS
     for m in range(job.members):
-        with h5py.File(folder / member_name(m), "r") as f:
-            t = int(np.flatnonzero(f["time"][:] == year)[0])
-            landuse = np.ascontiguousarray(f["landuse"][t], dtype=np.uint8)
+        landuse = read_member_map(folder / member_name(m), year)
         kernels.count_classes(landuse, class_index, counts)
     name = f"probability_{year}.tif"
     write.write_probability(
@@ -231,6 +226,22 @@ def aggregate_year(job: Job, year: int, threads: int = 1) -> str:
     return name
 
 
+def read_member_map(path: Path, year: int) -> np.ndarray:
+    """One year's map of a member file (uint8 class codes)."""
+    from scipy.io import netcdf_file
+
+    with netcdf_file(path, "r", mmap=False) as f:
+        t = int(np.flatnonzero(f.variables["time"][:] == year)[0])
+        return np.ascontiguousarray(f.variables["landuse"][t]).view(np.uint8)
+
+
+def _member_attrs(path: Path) -> dict[str, str]:
+    from scipy.io import netcdf_file
+
+    with netcdf_file(path, "r", mmap=False) as f:
+        return {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in f._attributes.items()}
+
+
 def run_single(job: Job) -> dict[str, Any]:
     """Task: a batch's scenario of one member, written as ``landsim run`` writes it."""
     _set_threads(1)
@@ -244,22 +255,17 @@ def run_single(job: Job) -> dict[str, Any]:
 
 def _read_member(path: Path, job: Job) -> dict[str, list[int]] | None:
     """A finished member file's indicators, or None if it is not one of this job's."""
-    import h5py
-
     try:
-        with h5py.File(path, "r") as f:
-            attrs = {k: f.attrs[k] for k in ("fingerprint", "seed", "member", "indicators")}
-    except (OSError, KeyError):
-        return None
+        attrs = _member_attrs(path)
+        attrs = {k: attrs[k] for k in ("fingerprint", "seed", "member", "indicators")}
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # torn or foreign: the member runs again
 
-    def text(v: Any) -> str:
-        return v.decode() if isinstance(v, bytes) else str(v)
-
-    if text(attrs["fingerprint"]) != job.fingerprint or text(attrs["seed"]) != str(job.seed):
+    if attrs["fingerprint"] != job.fingerprint or attrs["seed"] != str(job.seed):
         return None
-    if f"member_{int(text(attrs['member'])):05d}.nc" != path.name:
+    if member_name(int(attrs["member"])) != path.name:
         return None
-    return json.loads(text(attrs["indicators"]))
+    return json.loads(attrs["indicators"])
 
 
 def _manifest(job: Job) -> dict[str, Any]:
@@ -400,10 +406,10 @@ def describe(items: list[Planned], scheduler: str | None, workers: int | None) -
         if it.complete:
             state = "complete, nothing to do"
             left = 0
-        elif it.ensemble and it.done:
-            state = f"{len(it.done)} members finished, {left} to run"
+        elif it.ensemble:
+            state = f"{left} members to run" + (f", {len(it.done)} finished" if it.done else "")
         else:
-            state = f"{left} task{'s' if left != 1 else ''}"
+            state = "1 task"
         tasks += left + (len(sim.map_years) if it.ensemble and left else 0)
         lines.append(
             f"{s.name}: {sim.start_year} → {sim.end_year}, {kind}, seed {job.seed}, "

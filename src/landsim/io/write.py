@@ -269,16 +269,14 @@ def write_year_map(
         ds.update_tags(**tags)
 
 
-def write_netcdf(
-    path: Path,
+def _landuse_dataset(
     maps: dict[int, np.ndarray],
     grid: Grid,
     class_codes: list[int],
     class_names: list[str],
     attrs: dict[str, str],
-    compress: bool,
-) -> None:
-    """The output maps as ``landuse(time, y, x)`` with a CF grid mapping."""
+) -> Any:
+    """The maps as an xarray Dataset ``landuse(time, y, x)`` with a CF grid mapping."""
     import xarray as xr
 
     ny, nx = grid.shape
@@ -305,7 +303,7 @@ def write_netcdf(
             "flag_meanings": " ".join(n.replace(" ", "_") for n in class_names),
         },
     )
-    ds = xr.Dataset(
+    return xr.Dataset(
         {"landuse": landuse, "spatial_ref": spatial_ref},
         coords={
             "time": ("time", np.array(years, dtype=np.int32), {"long_name": "year"}),
@@ -314,6 +312,20 @@ def write_netcdf(
         },
         attrs={"Conventions": "CF-1.8", **attrs},
     )
+
+
+def write_netcdf(
+    path: Path,
+    maps: dict[int, np.ndarray],
+    grid: Grid,
+    class_codes: list[int],
+    class_names: list[str],
+    attrs: dict[str, str],
+    compress: bool,
+) -> None:
+    """The output maps as ``landuse(time, y, x)`` with a CF grid mapping (NetCDF-4)."""
+    ds = _landuse_dataset(maps, grid, class_codes, class_names, attrs)
+    ny, nx = grid.shape
     enc: dict[str, Any] = {"_FillValue": np.uint8(NODATA), "dtype": "uint8"}
     if compress:
         enc.update(zlib=True, complevel=4, chunksizes=(1, min(512, ny), min(512, nx)))
@@ -330,3 +342,39 @@ def write_netcdf(
         ds.to_netcdf(buffer, engine="h5netcdf", encoding={"landuse": enc})
     with _atomic(path) as tmp:
         tmp.write_bytes(buffer.getbuffer())
+
+
+def write_member_netcdf(
+    path: Path,
+    maps: dict[int, np.ndarray],
+    grid: Grid,
+    class_codes: list[int],
+    class_names: list[str],
+    attrs: dict[str, str],
+) -> None:
+    """One ensemble member's maps, as classic NetCDF (``landuse`` stored as bytes).
+
+    Not NetCDF-4: HDF5 leaves bytes of uninitialised memory in its metadata padding, so
+    the same maps written by two worker processes differed in 512 bytes (measured), and
+    an ensemble must be the same bytes whatever worker ran a member. The classic format
+    is written by scipy, byte for byte reproducible, and read back without decoding.
+    """
+    ds = _landuse_dataset(maps, grid, class_codes, class_names, attrs)
+    del ds["landuse"].attrs["flag_values"]  # uint8 attributes do not exist in NetCDF-3
+    ds["landuse"].attrs["flag_values_uint8"] = " ".join(str(c) for c in class_codes)
+    buffer = io.BytesIO()
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        ds.to_netcdf(
+            buffer,
+            engine="scipy",
+            format="NETCDF3_64BIT",
+            # NetCDF-3 has no unsigned byte: signed bytes flagged _Unsigned (the NUG's
+            # convention), so 255 (nodata) is stored as -1.
+            encoding={
+                "landuse": {"dtype": "i1", "_Unsigned": "true", "_FillValue": np.int8(-1)}
+            },
+        )
+    with _atomic(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())

@@ -95,6 +95,8 @@ def plain_labels(labels: Sequence[str]) -> list[str]:
     out = []
     for n, label in enumerate(labels, start=1):
         text = " ".join(label.split())  # no newlines or tabs inside a legend
+        if len(text) > 40:  # a long folder path would squeeze the map to a stamp
+            text = text[:39] + "…"
         if text and all(ord(ch) in glyphs for ch in text):
             # "$" starts mathtext; a leading "_" would hide a legend entry (the "2: "
             # prefix already prevents that).
@@ -138,7 +140,7 @@ def _map_size(shape: tuple[int, int]) -> tuple[float, float]:
     ny, nx = shape
     aspect = ny / max(nx, 1)
     width = 6.0
-    return width + 2.6, float(np.clip(width * aspect, 2.5, 9.0)) + 0.6
+    return width + 2.4, float(np.clip(width * aspect, 2.5, 9.0)) + 0.6
 
 
 def _hex_rgba(color: str) -> tuple[int, int, int, int]:
@@ -153,7 +155,7 @@ def agreement_colors(n: int) -> dict[int, tuple[int, int, int, int]]:
     for k in range(1, n + 1):
         t = k / n
         rgb = light + (mid - light) * (t * 2) if t <= 0.5 else mid + (dark - mid) * (t - 0.5) * 2
-        out[k] = (*(int(round(v)) for v in rgb), 255)
+        out[k] = (*(round(float(v)) for v in rgb), 255)
     return out
 
 
@@ -165,7 +167,7 @@ def _rgba_image(cat: np.ndarray, colors: dict[int, tuple[int, int, int, int]]) -
     return lut[cat]
 
 
-def _legend(ax: Any, entries: list[tuple[str, tuple[int, int, int, int] | str]]) -> None:
+def _legend(fig: Any, entries: list[tuple[str, tuple[int, int, int, int] | str]]) -> None:
     from matplotlib.patches import Patch
 
     handles = [
@@ -176,7 +178,8 @@ def _legend(ax: Any, entries: list[tuple[str, tuple[int, int, int, int] | str]])
         )
         for text, c in entries
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    # "outside": constrained layout makes room for it, so long labels are not clipped.
+    fig.legend(handles=handles, loc="outside right upper", frameon=False)
 
 
 @_fonts
@@ -188,7 +191,7 @@ def agreement_png(count: np.ndarray, n: int, year: int) -> bytes:
     ax.imshow(_rgba_image(count, colors), interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(f"Urban in how many of {n} runs, {year}")
-    _legend(ax, [(f"urban in {k} of {n}", colors[k]) for k in range(n + 1)])
+    _legend(fig, [(f"urban in {k} of {n}", colors[k]) for k in range(n + 1)])
     return _png(fig)
 
 
@@ -202,7 +205,7 @@ def difference_png(cat: np.ndarray, first: str, other: str, year: int) -> bytes:
     ax.set_axis_off()
     ax.set_title(f"Urban land in {year}")
     _legend(
-        ax,
+        fig,
         [
             ("urban in both", colors[1]),
             (f"only in {first}", colors[2]),

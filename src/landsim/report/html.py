@@ -163,9 +163,7 @@ def render_report(data: ReportData) -> str:
         "<footer>",
         f"Written by landsim {_e(data.version)}."
         + (
-            " Beside this file: " + ", ".join(_e(f) for f in data.files) + "."
-            if data.files
-            else ""
+            " Beside this file: " + ", ".join(_e(f) for f in data.files) + "." if data.files else ""
         ),
         "</footer>",
         "</body>",
