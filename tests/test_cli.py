@@ -79,7 +79,7 @@ def test_version(runner: Any) -> None:
 
 def test_run_without_scenario_is_a_usage_error(runner: Any) -> None:
     r = invoke(runner, "run")
-    assert r.exit_code == 2 and "Missing argument 'SCENARIO'" in r.stderr
+    assert r.exit_code == 2 and "Missing argument 'SCENARIOS...'" in r.stderr
 
 
 def test_negative_seed_option_is_a_usage_error(
@@ -138,6 +138,7 @@ def test_console_script_end_to_end(tiny_grid: TinyGrid, tmp_path: Path) -> None:
             "landuse_2030.tif",
             "landsim.nc",
             "summary.csv",
+            "indicators.csv",
             "urban_year.tif",
             "compliance.json",
             "provenance.json",

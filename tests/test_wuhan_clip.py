@@ -157,6 +157,7 @@ def test_wuhan_clip_end_to_end(clip: dict[str, Any], runner: Any) -> None:
             "landuse_2020.tif",
             "landsim.nc",
             "summary.csv",
+            "indicators.csv",
             "urban_year.tif",
             "compliance.json",
             "provenance.json",

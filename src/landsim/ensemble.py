@@ -69,7 +69,9 @@ def fingerprint(scenario: Scenario, seed: int) -> str:
     h.update(json.dumps(scenario.model_dump(mode="json"), sort_keys=True).encode())
     for key, path in sorted(api._input_files(scenario).items()):
         h.update(key.encode())
-        h.update(api._sha256(Path(path)).encode())
+        # A missing or unreadable input is reported by the run itself, with its key.
+        with contextlib.suppress(OSError):
+            h.update(api._sha256(Path(path)).encode())
     return h.hexdigest()
 
 
