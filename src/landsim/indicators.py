@@ -51,11 +51,13 @@ def member_indicators(
     crop = counts[:, crop_codes].sum(axis=1) if crop_codes else np.zeros(n, dtype=np.int64)
     new_urban = counts[:, urban] - counts[0, urban]
 
-    grown = res.urban_year > start
-    when = res.urban_year.astype(np.int64) - start
+    year_map = res.urban_year
+    grown = year_map > start
 
     def cumulative(mask: np.ndarray) -> np.ndarray:
-        return np.cumsum(np.bincount(when[mask & grown], minlength=n)[:n])
+        # Only the grown cells are widened (a whole-grid int64 copy cost 69 MB on Wuhan).
+        when = year_map[mask & grown].astype(np.intp) - start
+        return np.cumsum(np.bincount(when, minlength=n)[:n])
 
     out: dict[str, np.ndarray] = {
         "urban": counts[:, urban],

@@ -40,3 +40,26 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(130)
 
     return wrapper
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so staging folders are removed."""
+    raise KeyboardInterrupt
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(header: list[str], rows: list[list[str]], left_columns: int = 1) -> list[str]:
+    """Aligned text columns: the first ``left_columns`` left, the rest (numbers) right."""
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def cell(text: str, i: int) -> str:
+        fill = " " * (widths[i] - _width(text))
+        return text + fill if i < left_columns else fill + text
+
+    return ["  ".join(cell(c, i) for i, c in enumerate(r)) for r in [header, *rows]]

@@ -11,27 +11,7 @@ from typing import Any
 
 import click
 
-from landsim.cli._common import _user_errors
-
-
-def _width(text: str) -> int:
-    """Columns ``text`` takes on a terminal: CJK characters take two."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int, left: bool) -> str:
-    fill = " " * (width - _width(text))
-    return text + fill if left else fill + text
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return [
-        "  ".join(_pad(c, w, left=i < 2) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-        for r in [header, *rows]
-    ]
+from landsim.cli._common import _table, _terminate, _user_errors
 
 
 def _cell(stat: Any, unit: str) -> str:
@@ -44,10 +24,6 @@ def _cell(stat: Any, unit: str) -> str:
     if stat.members > 1:
         text += " ±" + format(stat.std, spec)
     return text
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 @click.command()
@@ -98,7 +74,7 @@ def compare(runs: tuple[Path, ...], output: Path, year: int | None, overwrite: b
         for r in result.runs
     ]
     click.echo(f"compared  {len(result.runs)} runs in {result.year} ({unit})")
-    for line in _table(header, rows):
+    for line in _table(header, rows, left_columns=2):
         click.echo(f"  {line}")
     if any(r.members > 1 for r in result.runs):
         click.echo("  ±: standard deviation over an ensemble's members (p05–p95 in the report)")

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from landsim import __version__
-from landsim.cli._common import _configure_logging, _user_errors
+from landsim.cli._common import _configure_logging, _table, _terminate, _user_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,10 +139,6 @@ def _echo_batch(results: list[Any]) -> None:
             )
             click.echo(f"  cropland lost     {s['cropland_lost_cells']:,} cells")
         click.echo(f"  outputs           {r.out_dir}")
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 @main.command()
@@ -268,18 +264,6 @@ def run(
     click.echo(f"outputs   {result.out_dir}")
     for f in result.files:
         click.echo(f"          {f}")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return [line(header)] + [line(r) for r in rows]
 
 
 def _n(v: Any, spec: str = ",") -> str:

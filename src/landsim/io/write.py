@@ -372,9 +372,7 @@ def write_member_netcdf(
             format="NETCDF3_64BIT",
             # NetCDF-3 has no unsigned byte: signed bytes flagged _Unsigned (the NUG's
             # convention), so 255 (nodata) is stored as -1.
-            encoding={
-                "landuse": {"dtype": "i1", "_Unsigned": "true", "_FillValue": np.int8(-1)}
-            },
+            encoding={"landuse": {"dtype": "i1", "_Unsigned": "true", "_FillValue": np.int8(-1)}},
         )
     with _atomic(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
