@@ -15,6 +15,7 @@ asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -57,10 +58,8 @@ def timed(args: list[str]) -> dict[str, float]:
                 procs = [root, *root.children(recursive=True)]
                 total = 0
                 for p in procs:
-                    try:
+                    with contextlib.suppress(psutil.Error):  # a process that just ended
                         total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
                 peak = max(peak, total)
             except psutil.Error:
                 pass
@@ -68,7 +67,7 @@ def timed(args: list[str]) -> dict[str, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, err = proc.communicate()
+    _, err = proc.communicate()
     wall = time.perf_counter() - t0
     done.set()
     sampler.join()
