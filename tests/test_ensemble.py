@@ -36,7 +36,7 @@ def cluster() -> Any:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
         ) as local,
         Client(local) as client,
     ):
@@ -212,7 +212,7 @@ def test_a_killed_worker_changes_nothing(tiny_grid: TinyGrid, tmp_path: Path) ->
     ensemble.run_batch([scenario], tmp_path / "clean", members=members, workers=1)
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
         ) as local,
         Client(local) as client,
     ):

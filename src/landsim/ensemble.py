@@ -477,7 +477,7 @@ def cluster(
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # the HTTP server always starts; no fixed port
             silence_logs=logging.ERROR,
         ) as local,
         Client(local) as client,
