@@ -412,8 +412,10 @@ def validate(scenario: Path) -> None:
 
 
 from landsim.cli.compare_cmd import compare  # noqa: E402  (a command in its own module)
+from landsim.cli.sleuth_cmd import import_sleuth  # noqa: E402
 
 main.add_command(compare)
+main.add_command(import_sleuth)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

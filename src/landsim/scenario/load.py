@@ -21,6 +21,9 @@ from pydantic import BaseModel, ValidationError
 from landsim.errors import ScenarioError
 from landsim.scenario.schema import Scenario
 
+if typing.TYPE_CHECKING:
+    from landsim.sleuth.schema import SleuthScenario
+
 MAX_EXTENDS_DEPTH = 32
 
 
@@ -38,10 +41,41 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     data, origins = _read_chain(path.resolve(), chain=())
     if overrides:
         _merge(data, overrides, origins, path, prefix=())
+    if _kind(data) == "sleuth":
+        raise ScenarioError(
+            f'{path}: a SLEUTH-kind scenario ([model] kind = "sleuth"); `landsim run` runs '
+            "it, this command takes urban-growth scenarios only"
+        )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_format_validation_error(exc, path, origins)) from None
+    scenario._source = path.resolve()
+    return scenario
+
+
+def _kind(data: dict[str, Any]) -> str:
+    model = data.get("model")
+    kind = model.get("kind") if isinstance(model, dict) else None
+    return kind if isinstance(kind, str) else "urban_ca"
+
+
+def scenario_kind(path: str | Path) -> str:
+    """The ``[model] kind`` of a scenario file (``urban_ca`` unless it says otherwise)."""
+    data, _ = _read_chain(Path(path).resolve(), chain=())
+    return _kind(data)
+
+
+def load_sleuth(path: str | Path) -> SleuthScenario:
+    """Read and validate a SLEUTH-kind scenario file (``[model] kind = "sleuth"``)."""
+    from landsim.sleuth.schema import SleuthScenario
+
+    path = Path(path)
+    data, origins = _read_chain(path.resolve(), chain=())
+    try:
+        scenario = SleuthScenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_validation_error(exc, path, origins, SleuthScenario)) from None
     scenario._source = path.resolve()
     return scenario
 
@@ -159,6 +193,14 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
     inputs = data.get("inputs")
     if isinstance(inputs, dict):
         fix(inputs, "landuse")
+        # SLEUTH-kind inputs: single layers, and tables of year -> layer.
+        for key in ("excluded", "slope", "background"):
+            fix(inputs, key)
+        for key in ("urban", "roads", "landuse"):
+            years = inputs.get(key)
+            if isinstance(years, dict):
+                for year in years:
+                    fix(years, year)
         drivers = inputs.get("drivers")
         if isinstance(drivers, dict):
             for name, spec in drivers.items():
@@ -266,9 +308,9 @@ def _plain_member(args: tuple[Any, ...], tag: Any) -> Any:
     return None
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
     """The pydantic model that holds the key at ``loc`` (for suggesting allowed keys)."""
-    ann: Any = Scenario
+    ann: Any = root
     for part in loc:
         ann = _unwrap_optional(ann)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
@@ -302,13 +344,13 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-def _format_one(err: Any) -> tuple[tuple[Any, ...], str]:
+def _format_one(err: Any, root: type[BaseModel]) -> tuple[tuple[Any, ...], str]:
     raw_loc = tuple(err["loc"])
-    loc = _clean_loc(raw_loc, Scenario)
+    loc = _clean_loc(raw_loc, root)
     etype = err["type"]
     key = _format_loc(loc)
     if etype == "extra_forbidden":
-        parent = _model_at(raw_loc[:-1])
+        parent = _model_at(raw_loc[:-1], root)
         name = str(loc[-1])
         allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
         hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
@@ -350,14 +392,17 @@ def _error_rank(err: Any) -> int:
 
 
 def _format_validation_error(
-    exc: ValidationError, path: Path, origins: dict[tuple[str, ...], Path]
+    exc: ValidationError,
+    path: Path,
+    origins: dict[tuple[str, ...], Path],
+    root: type[BaseModel] = Scenario,
 ) -> str:
     # A misspelt key shows up twice: as unknown, and as the real key missing. The
     # unknown one carries the suggestion, so it goes first.
     # A value that fits no member of a union fails once per member; the member whose type
     # matched the input (a table for a table) has the error worth showing.
     errors = sorted(exc.errors(), key=_error_rank)
-    loc, msg = _format_one(errors[0])
+    loc, msg = _format_one(errors[0], root)
     src = path
     str_loc = tuple(str(p) for p in loc)
     for n in range(len(str_loc), 0, -1):

@@ -59,6 +59,18 @@ YearKey = Annotated[int, Field(ge=1000, le=3000, strict=False)]
 FilePath = Annotated[Path, Field(strict=False)]
 
 
+def folder_name(v: str) -> str:
+    """A scenario name, checked: it becomes a folder under runs/ and must not lead out."""
+    bad = sorted({c for c in v if c in '/\\:*?"<>|' or ord(c) < 32})
+    if bad or v.strip() in (".", "..") or v != v.strip():
+        raise ValueError(
+            f"name {v!r} must be usable as a folder name: no path separators, "
+            'control characters or any of : * ? " < > |, no leading or trailing spaces, '
+            "not '.' or '..' (Chinese and other letters are fine)"
+        )
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -406,15 +418,7 @@ class Scenario(_Strict):
     @field_validator("name")
     @classmethod
     def _folder_name(cls, v: str) -> str:
-        # The name becomes a folder under runs/: it must not lead out of it.
-        bad = sorted({c for c in v if c in '/\\:*?"<>|' or ord(c) < 32})
-        if bad or v.strip() in (".", "..") or v != v.strip():
-            raise ValueError(
-                f"name {v!r} must be usable as a folder name: no path separators, "
-                'control characters or any of : * ? " < > |, no leading or trailing spaces, '
-                "not '.' or '..' (Chinese and other letters are fine)"
-            )
-        return v
+        return folder_name(v)
 
     @field_validator("classes")
     @classmethod

@@ -1,0 +1,1 @@
+"""A SLEUTH-compatible urban growth model (``[model] kind = "sleuth"``)."""
