@@ -75,6 +75,69 @@ class _Progress:
             self._bar.stop()
 
 
+def _run_sleuth(
+    paths: list[Path],
+    output: Path | None,
+    seed: int | None,
+    members: int | None,
+    scheduler: str | None,
+    resume: bool,
+    dry_run: bool,
+    overwrite: bool,
+) -> bool:
+    """Run a SLEUTH-kind scenario (``[model] kind = "sleuth"``); False if it is none."""
+    from landsim.errors import LandsimError
+    from landsim.scenario import scenario_kind
+
+    kinds = [scenario_kind(p) for p in paths]
+    if "sleuth" not in kinds:
+        return False
+    if len(paths) > 1:
+        raise LandsimError(
+            "SLEUTH-kind scenarios run one per command (their members and coefficient sets "
+            "already run in parallel); run them one by one"
+        )
+    if scheduler is not None or resume:
+        raise LandsimError(
+            "--scheduler and --resume apply to urban-growth ensembles; a SLEUTH-kind "
+            "scenario runs its members in parallel in this process"
+        )
+    from landsim.sleuth.run import describe_sleuth, run_sleuth
+
+    if dry_run:
+        for line in describe_sleuth(paths[0], output, seed=seed, members=members):
+            click.echo(line)
+        return True
+    r = run_sleuth(paths[0], output, seed=seed, members=members, overwrite=overwrite)
+    click.echo(
+        f"scenario  {r['scenario']} (SLEUTH, {r['mode']} mode, {r['members']} members, "
+        f"seed {r['seed']})"
+    )
+    for note in r["notes"]:
+        click.echo(f"note      {note}")
+    if r["mode"] == "calibrate":
+        best = r["best_start"]
+        click.echo(f"sets      {r['sets']:,} coefficient sets scored")
+        click.echo("best      " + ", ".join(f"{k} {v:g}" for k, v in best.items()))
+        click.echo("scores    " + ", ".join(f"{k} {v:.5f}" for k, v in r["best_scores"].items()))
+        click.echo(
+            "forecast  "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["best_fit"].items())
+            + " (coefficients at the end of the best run: SLEUTH's best fit for prediction)"
+        )
+    else:
+        pops = ", ".join(f"{y}: {v:,.1f}" for y, v in list(r["pop_mean"].items())[-4:])
+        click.echo(f"pop       member mean of urban cells, {pops}")
+        if "scores" in r:
+            sc = r["scores"]
+            click.echo("scores    " + ", ".join(f"{k} {v:.5f}" for k, v in sc.items()))
+    click.echo(f"time      {r['seconds']:.2f} s")
+    click.echo(f"outputs   {r['out_dir']}")
+    for f in r["files"]:
+        click.echo(f"          {f}")
+    return True
+
+
 class _TaskProgress:
     """Progress over a batch's tasks: a bar on a terminal, a log line per task otherwise."""
 
@@ -202,6 +265,8 @@ def run(
     signal.signal(signal.SIGTERM, _terminate)
     t0 = time.perf_counter()
     paths = list(scenarios)
+    if _run_sleuth(paths, output, seed, members, scheduler, resume, dry_run, overwrite):
+        return
     items = ensemble.plan(
         paths, output, members=members, seed=seed, overwrite=overwrite, resume=resume
     )
