@@ -52,10 +52,9 @@ def _median_time(fn: Any, repeat: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def _upsampled(s: Any, factor: int) -> Any:
+def _upsampled(layers: Any, factor: int) -> Any:
     from landsim.sleuth import run
 
-    layers = run.read_layers(s)
     if factor == 1:
         return layers
 
@@ -87,19 +86,19 @@ def main() -> None:
         folder = Path(tmp)
         test = load_sleuth(_import("scenario.demo200_test", "test", folder))
         coarse = load_sleuth(_import("scenario.demo200_coarse50", "calibrate", folder))
-    layers = run.read_layers(test)
+        layers = run.read_layers(test)
+        clayers = run.read_layers(coarse)
     coeff = run._coefficient_array(test.coefficients)
     run.simulate(test, layers, coeff, 2, 1, keep_finals=True)  # compile
     t, ts = _median_time(
         lambda: run.simulate(test, layers, coeff, 100, 1, keep_finals=True), a.repeat
     )
     res["test_100"] = {"seconds": t, "runs": ts, "sleuth_seconds": SLEUTH_TEST_100_S}
-    clayers = run.read_layers(coarse)
     t, ts = _median_time(lambda: run.calibrate(coarse, clayers, 4, 1), a.repeat)
     res["coarse50"] = {"seconds": t, "runs": ts, "sleuth_seconds": SLEUTH_COARSE50_S}
     scaling = []
     for factor in (1, 4, 16):
-        big = _upsampled(test, factor)
+        big = _upsampled(layers, factor)
         run.simulate(test, big, coeff, 4, 1, keep_finals=False)
         t, ts = _median_time(
             lambda big=big: run.simulate(test, big, coeff, 4, 1, keep_finals=False),
