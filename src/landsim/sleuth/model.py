@@ -68,9 +68,11 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S11 = np.uint64(11)
 _INV53 = 1.0 / 9007199254740992.0
 
-# The 8 neighbours in a fixed cyclic order (SLEUTH steps through them from a random start).
-_NB_ROW = np.array([-1, -1, 0, 1, 1, 1, 0, -1], dtype=np.int64)
-_NB_COL = np.array([-1, 0, 1, 1, 1, 0, -1, -1], dtype=np.int64)
+# The 8 neighbours in SLEUTH's cyclic order (util_get_next_neighbor: anticlockwise from
+# the north-west); SLEUTH steps through them from a random start, so the order decides
+# which neighbour is taken when some lie outside the image or off the road.
+_NB_ROW = np.array([-1, 0, 1, 1, 1, 0, -1, -1], dtype=np.int64)
+_NB_COL = np.array([-1, -1, -1, 0, 1, 1, 1, 0], dtype=np.int64)
 
 
 @jit
