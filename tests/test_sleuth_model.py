@@ -250,6 +250,9 @@ def test_calibrate_brute_force_and_optimiser(demo: dict[str, Path], tmp_path: Pa
     assert products == sorted(products, reverse=True)
     report = json.loads((tmp_path / "brute" / "calibration.json").read_text())
     assert report["control_years"] == [1950, 1970, 1990]
+    ranges = report["next_phase_ranges"]
+    assert ranges["diffusion"]["start"] <= ranges["diffusion"]["stop"]
+    assert ranges["breed"] == {"start": 5.0, "step": 1.0, "stop": 5.0}
     best = report["top"][0]["best_fit_for_prediction"]
     assert min(best.values()) >= 1 and max(best.values()) <= 100
 

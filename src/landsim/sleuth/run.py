@@ -514,8 +514,23 @@ def _write_calibration(stage: Path, s: SleuthScenario, cal: dict[str, Any]) -> N
             "sets": len(results),
             "control_years": cal["plan"].control_years,
             "top": top,
+            "next_phase_ranges": next_phase_ranges([results[i][0] for i in ranked], s),
         },
     )
+
+
+def next_phase_ranges(ranked_starts: list[np.ndarray], s: SleuthScenario) -> dict[str, Any]:
+    """SLEUTH's coarse → fine → final narrowing: the span of the best sets' start values
+    per coefficient, cut into about 4 steps (a starting point for the next phase's
+    [calibration]; SLEUTH leaves this choice to the modeller too)."""
+    assert s.calibration is not None
+    best = np.array(ranked_starts[: s.calibration.top])
+    out: dict[str, Any] = {}
+    for k, name in enumerate(COEFFICIENTS):
+        lo, hi = float(best[:, k].min()), float(best[:, k].max())
+        step = max(1.0, round((hi - lo) / 4)) if hi > lo else 1.0
+        out[name] = {"start": lo, "step": step, "stop": hi}
+    return out
 
 
 def describe_sleuth(
