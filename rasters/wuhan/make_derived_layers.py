@@ -8,7 +8,7 @@ test data copied next to it (see SOURCE.md) and writes, on the exact grid of
     slope in degrees from ``wh_df_dem.tif`` (numpy.gradient, central differences, 30 m
     cells), float32 rounded to 0.1° (finer digits are DEM noise and cost megabytes),
     nodata -9999 where the DEM or a neighbour is nodata.
-``dist_urban_2003_m.tif``, ``dist_urban_2013_m.tif``
+``dist_urban_<year>_m.tif`` for 2003, 2005, 2010 and 2013
     Euclidean distance in metres to the nearest urban (class 4) cell of that year
     (scipy.ndimage.distance_transform_edt), uint16 clipped to 65534, nodata 65535.
 ``ecological_red_line_illustrative.tif``
@@ -182,6 +182,8 @@ def fit_suitability(
 def main() -> None:
     lu13, valid, profile = _read("wh2013_refy.tif")
     lu03, valid03, _ = _read("wh2003_refy.tif")
+    lu05, valid05, _ = _read("wh2005_refy.tif")
+    lu10, valid10, _ = _read("wh2010_refy.tif")
     dem, dem_valid, _ = _read("wh_df_dem.tif")
     pop, pop_valid, _ = _read("wh_Pop.tif")
     water_layer, water_valid, _ = _read("WaterWuhan.tif")
@@ -197,7 +199,14 @@ def main() -> None:
     _write("slope_deg.tif", slope, base, -9999.0, {**common, "DESCRIPTION": "slope, degrees"})
 
     dists = {}
-    for year, lu, ok in ((2003, lu03, valid03), (2013, lu13, valid)):
+    # 2005 and 2010 serve the validation protocol (calibrate 2005 -> 2010, validate
+    # 2010 -> 2013): each period's distance driver is measured on its own start map.
+    for year, lu, ok in (
+        (2003, lu03, valid03),
+        (2005, lu05, valid05),
+        (2010, lu10, valid10),
+        (2013, lu13, valid),
+    ):
         d = distance_to((lu == URBAN) & ok)
         dists[year] = d
         stored = np.minimum(np.rint(d), 65534).astype(np.uint16)
