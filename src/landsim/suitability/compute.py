@@ -82,3 +82,20 @@ def compute_suitability(scenario: Scenario, grid: Grid, valid: np.ndarray) -> np
     out = np.empty(grid.shape, dtype=np.float32)
     logistic(z, ok_all, out)
     return out
+
+
+def driver_stack(
+    scenario: Scenario, grid: Grid, valid: np.ndarray
+) -> tuple[list[str], list[np.ndarray]]:
+    """Every driver of the scenario as the logistic model reads it (transformed, then
+    scaled), float64, NaN where the driver has no value: the design matrix of a fit."""
+    names, out = [], []
+    for name in scenario.inputs.driver_specs():
+        x, ok, spec = _driver(scenario, name, grid, valid)
+        if spec.transform == "log1p":
+            x = np.log1p(np.where(ok, x, 0.0))
+        elif spec.transform == "sqrt":
+            x = np.sqrt(np.where(ok, x, 0.0))
+        names.append(name)
+        out.append(np.where(ok, x * spec.scale, np.nan))
+    return names, out
