@@ -188,10 +188,12 @@ def validate_scenario(path: str | Path) -> dict[str, Any]:
     districts = read_districts(scenario, grid)
     observed = int((landuse == scenario.urban_class.code).sum())
     demand = urban_demand(scenario, observed, grid.cell_area_m2)
-    # Suitability is not computed here (drivers were only probed), so a cell of
-    # suitability 0 still counts as room: the run itself checks again.
-    ones = np.ones(grid.shape, dtype=np.float32)
-    _check_feasible(scenario, constraints, demand, _model_periods(ones, constraints), districts)
+    # The drivers' pixels are read too: a truncated or all-nodata driver passes a probe of
+    # its header and must be refused here, not halfway into a run.
+    suitability = compute_suitability(scenario, grid, landuse != NODATA)
+    _check_feasible(
+        scenario, constraints, demand, _model_periods(suitability, constraints), districts
+    )
     sim = scenario.simulation
     return {
         "scenario": scenario.name,
@@ -608,6 +610,10 @@ def check_site(
         report["districts"] = {districts.name(int(c)): int(d[c]) for c in np.flatnonzero(d) if c}
     run = Path(run_dir) if run_dir is not None else default_output_dir(scenario)
     year_map = run / "urban_year.tif"
+    if year_map.is_file():
+        from landsim.io.write import refuse_interrupted
+
+        refuse_interrupted(run)
     if run_dir is not None and not year_map.is_file():
         raise OutputError(
             f"{run}: no urban_year.tif; run the scenario first (`landsim run {path} -o {run}`)"

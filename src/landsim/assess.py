@@ -86,6 +86,9 @@ def _simulated_in_run(run_dir: Path, year: int | None) -> tuple[Path, int]:
     if not run_dir.is_dir():
         what = "not a folder" if run_dir.exists() else "not found"
         raise InputError(f"run folder {run_dir}: {what}; give the folder `landsim run` wrote")
+    from landsim.io.write import refuse_interrupted
+
+    refuse_interrupted(run_dir)
     years = sorted(int(m.group(1)) for p in run_dir.iterdir() if (m := _MAP_NAME.match(p.name)))
     if not years:
         if any(run_dir.glob("probability_*.tif")):

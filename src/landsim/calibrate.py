@@ -99,32 +99,12 @@ class Trial:
 
 
 def _read_observed(path: Path, scenario: Scenario, shape: tuple[int, int], grid: Any) -> Any:
-    import rasterio
+    """The observed map, read and checked as every land-use map is (grid, codes, nodata)."""
+    from landsim.io.raster import probe_aligned, read_landuse
 
-    try:
-        with rasterio.open(path) as ds:
-            data = ds.read(1)
-            same = (ds.height, ds.width) == shape and ds.transform.almost_equals(grid.transform)
-            crs_ok = (ds.crs is None and grid.crs is None) or ds.crs == grid.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"--observed {path}: cannot read the raster ({exc})") from None
-    if not (same and crs_ok):
-        raise InputError(
-            f"--observed {path}: not on the scenario's grid ({ds.height} × {ds.width} vs "
-            f"{shape[0]} × {shape[1]}, or another transform or CRS); give a map on the grid "
-            f"of {scenario.inputs.landuse}"
-        )
-    codes = {c.code for c in scenario.classes}
-    present = {int(v) for v in np.unique(data)} - codes
-    nodata = ds.nodata
-    present = {v for v in present if nodata is None or v != nodata}
-    if present:
-        raise InputError(
-            f"--observed {path}: class codes {sorted(present)} are not in the scenario's "
-            "class table; the observed map must use the same codes"
-        )
-    out = np.where(np.isin(data, list(codes)), data, 255).astype(np.uint8)
-    return out
+    probe_aligned(Path(path), grid, "--observed")
+    data, _ = read_landuse(Path(path), [c.code for c in scenario.classes], "--observed")
+    return data
 
 
 def fit_suitability(

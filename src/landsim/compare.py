@@ -214,6 +214,11 @@ def _read_indicators(
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: unreadable ({exc}); run the scenario again") from None
+    if not rows:
+        raise InputError(
+            f"{path}: holds a header but no indicator rows (cut short?); run the scenario "
+            "again to rewrite it"
+        )
     stats: dict[tuple[str, int], Stat] = {}
     for line, row in enumerate(rows, start=2):
         try:
@@ -247,6 +252,9 @@ def _map_years(run_dir: Path, kind: str) -> list[int]:
 
 def read_run(path: Path) -> _Run:
     """A run folder's provenance, indicators and map years; refuses what is not a run."""
+    from landsim.io.write import refuse_interrupted
+
+    refuse_interrupted(path)
     data = _read_provenance(path)
     prov = path / "provenance.json"
     kind = _need(data, "kind", str, prov)

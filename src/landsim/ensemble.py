@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from landsim import __version__, api, indicators
-from landsim.errors import ClusterError, LandsimError, OutputError
+from landsim.errors import ClusterError, InputError, LandsimError, OutputError
 from landsim.scenario import Scenario, load
 
 log = logging.getLogger(__name__)
@@ -326,6 +326,8 @@ def plan(
             "use --members 1 for a single run"
         )
     scenarios = [load(p) for p in paths]
+    for s in scenarios:
+        _check_inputs_exist(s)
     names: dict[str, Path] = {}
     for path, s in zip(paths, scenarios, strict=True):
         if s.name in names:
@@ -364,6 +366,17 @@ def plan(
             )
         planned.append(item)
     return planned
+
+
+def _check_inputs_exist(s: Scenario) -> None:
+    """Refuse a missing input before any work (and for ``--dry-run``), in the words the
+    raster reader uses when it meets one."""
+    for key, path in api._input_files(s).items():
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"[{key}] file not found: {path}")
+        if path.is_dir():
+            raise InputError(f"[{key}] {path} is a directory; give a raster file")
 
 
 def _finished(out: Path, job: Job) -> bool:

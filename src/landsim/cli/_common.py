@@ -43,7 +43,11 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so staging folders are removed."""
+    """SIGTERM unwinds like Ctrl-C, so staging folders are removed; a second SIGTERM is
+    ignored, so it cannot interrupt that clean-up."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

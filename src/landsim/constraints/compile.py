@@ -151,6 +151,31 @@ def _report_dict(report: Any) -> dict[str, Any]:
     return out
 
 
+def _check_raster_layer(data: np.ndarray, valid: np.ndarray, path: Path, key: str) -> None:
+    """Refuse a raster layer that cannot mean what the scenario says.
+
+    Both used to pass silently: an all-nodata layer constrained nothing (a red line that
+    protects no cell), and fractional values (a layer resampled bilinearly, or a float
+    map of factors) never equal the integer ``inside`` and ``zones`` values, so those
+    cells were silently outside. The land-use and district readers refuse both too.
+    """
+    if not valid.any():
+        raise InputError(
+            f"[{key}] {path}: every cell is nodata, so the layer would mark no cell; check "
+            "the raster's nodata value and that it is the right file"
+        )
+    if data.dtype.kind == "f":
+        frac = valid & (data != np.round(data))
+        if frac.any():
+            shown = ", ".join(f"{v:g}" for v in np.unique(data[frac])[:5])
+            raise InputError(
+                f"[{key}] {path}: {int(frac.sum()):,} cells hold values that are not whole "
+                f"numbers ({shown}); layer values are integer codes matched by 'inside' and "
+                "'zones' (a layer's factor is its 'factor' key): resample with nearest "
+                "neighbour, or round the raster"
+            )
+
+
 def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
     layers = {}
     for name, spec in scenario.constraints.items():
@@ -163,6 +188,8 @@ def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
             attribute=spec.attribute,
             all_touched=spec.rasterize == "all_touched",
         )
+        if vector is None:
+            _check_raster_layer(data, valid, spec.path, key)
         inside = valid & np.isin(data, np.asarray(spec.inside))
         zones = {z: valid & np.isin(data, np.asarray(v)) for z, v in spec.zones.items()}
         for z, mask in zones.items():

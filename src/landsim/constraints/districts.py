@@ -46,11 +46,16 @@ def read_districts(scenario: Scenario, grid: Grid) -> Districts | None:
     if codes.min() < 0 or codes.max() > 65535:
         raise InputError(
             f"[districts.path] {spec.path}: district codes must be 0..65535 (0: none); "
-            f"found {int(codes.min())}..{int(codes.max())}"
+            f"found {int(codes.min())}..{int(codes.max())}: recode the districts"
         )
     present = sorted(int(c) for c in np.unique(codes) if c)
     if not present:
-        raise InputError(f"[districts.path] {spec.path}: no cell belongs to a district")
+        # Said how to fix (the message stopped at what): usually the wrong file, or a
+        # nodata value that swallows every code.
+        raise InputError(
+            f"[districts.path] {spec.path}: no cell belongs to a district (every cell is 0 "
+            "or nodata); give the district layer with codes 1..65535, or fix its nodata value"
+        )
     names = {int(k): v for k, v in spec.names.items()}
     missing = [c for c in names if c not in present]
     if missing:

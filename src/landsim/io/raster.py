@@ -67,12 +67,23 @@ def _open(path: Path, key: str) -> Any:
     if path.is_dir():
         raise InputError(f"[{key}] {path} is a directory; give a raster file")
     try:
-        return rasterio.open(path)
+        ds = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(
             f"[{key}] {path}: not a raster GDAL can read ({str(exc).splitlines()[0]}); "
             "give a GeoTIFF or another GDAL raster"
         ) from None
+    # Complex bands (GDAL's CInt16 … CFloat64, rasterio's "complex…") hold no class code or
+    # driver value: numpy would drop their imaginary part with a bare ComplexWarning and a
+    # complex code never equals a class code, so the land-use check blamed real codes.
+    dtype = str(ds.dtypes[0])
+    if dtype.startswith("complex"):
+        ds.close()
+        raise InputError(
+            f"[{key}] {path}: band 1 holds complex numbers ({dtype}); landsim reads real "
+            "values: convert it, e.g. `gdal_translate -ot Float32` (`-ot Byte` for class codes)"
+        )
+    return ds
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -117,14 +128,27 @@ def memory_budget() -> int:
     env = os.environ.get("LANDSIM_MEMORY_BUDGET_GB")
     if env:
         try:
-            return int(float(env) * 1e9)
+            gb = float(env)
         except ValueError:
+            gb = math.nan
+        # "inf" raised OverflowError (a traceback) and "-3" gave a negative budget.
+        if not (math.isfinite(gb) and gb > 0):
             raise InputError(
-                f"LANDSIM_MEMORY_BUDGET_GB={env!r} is not a number of gigabytes"
-            ) from None
+                f"LANDSIM_MEMORY_BUDGET_GB={env!r} is not a positive number of gigabytes; "
+                "set e.g. LANDSIM_MEMORY_BUDGET_GB=8, or unset it to use the free memory"
+            )
+        return int(gb * 1e9)
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+def _bytes(n: float) -> str:
+    """A size for messages: "0.0 GB … 0.0 GB" said nothing for small grids and budgets."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} bytes"
 
 
 def check_memory_budget(height: int, width: int, path: Path, key: str) -> None:
@@ -133,12 +157,27 @@ def check_memory_budget(height: int, width: int, path: Path, key: str) -> None:
     budget = memory_budget()
     if need > budget:
         raise InputError(
-            f"[{key}] {path}: {height:,} × {width:,} cells need about {need / 1e9:.1f} GB "
-            f"in memory, more than the {budget / 1e9:.1f} GB available "
+            f"[{key}] {path}: {height:,} × {width:,} cells need about {_bytes(need)} "
+            f"in memory, more than the {_bytes(budget)} available "
             "(LANDSIM_MEMORY_BUDGET_GB sets the budget); crop or coarsen the grid, or split "
             "it into districts run one by one: a tiled path for grids larger than memory is "
             "not built yet"
         )
+
+
+def codes_text(codes: list[int]) -> str:
+    """Class codes for a message: listed, or as ranges when there are many (``assess``
+    without a class table allows all 255 codes, which made a 1,000-character line)."""
+    codes = sorted(set(codes))
+    if len(codes) <= 20:
+        return ", ".join(map(str, codes))
+    runs: list[list[int]] = []
+    for c in codes:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 def read_landuse(
@@ -149,6 +188,7 @@ def read_landuse(
         grid = Grid(crs=ds.crs, transform=ds.transform, shape=(ds.height, ds.width), source=path)
         check_memory_budget(ds.height, ds.width, path, key)
         data, valid = _read_band(ds, path, key)
+        nodata_text = "none set" if ds.nodata is None else f"{ds.nodata:g}"
     if data.dtype.kind == "f":
         frac = valid & (data != np.round(data))
         if frac.any():
@@ -157,18 +197,21 @@ def read_landuse(
                 f"{int(frac.sum()):,} cells have fractional values"
             )
     if not valid.any():
-        raise InputError(f"[{key}] {path}: every cell is nodata; nothing to simulate")
+        raise InputError(
+            f"[{key}] {path}: every cell is nodata; nothing to simulate: check the raster's "
+            f"nodata value ({nodata_text}) and that it is the right file"
+        )
     values = data[valid]
     present, counts = np.unique(values, return_counts=True)
     unknown = [
         (int(v), int(c)) for v, c in zip(present, counts, strict=True) if v not in class_codes
     ]
     if unknown:
-        listed = ", ".join(f"{v} ({c:,} cells)" for v, c in unknown[:8])
+        listed = ", ".join(f"{v} ({c:,} cell{'s' if c != 1 else ''})" for v, c in unknown[:8])
         more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
         raise InputError(
             f"[{key}] {path}: values {listed}{more} are not class codes in [[classes]] "
-            f"(codes: {', '.join(map(str, sorted(class_codes)))}); add them to the class "
+            f"(codes: {codes_text(class_codes)}); add them to the class "
             "table or set the raster's nodata value"
         )
     landuse = np.full(data.shape, NODATA, dtype=np.uint8)
@@ -188,7 +231,20 @@ def check_aligned(ds: Any, grid: Grid, path: Path, key: str) -> None:
         f"--like {grid.source.name}`"
     )
     if grid.crs != ds.crs:
-        other = f"EPSG:{ds.crs.to_epsg()}" if ds.crs and ds.crs.to_epsg() else str(ds.crs)[:60]
+        # A missing CRS read "CRS None", and resampling does not help: it is set, not
+        # converted, when the raster is on the grid otherwise.
+        if ds.crs is None:
+            raise GridMismatchError(
+                f"[{key}] {path}: has no CRS, but the land-use grid ({grid.source.name}) is "
+                f"in {grid.crs_label}; set its CRS if it is on that grid (`gdal_edit.py "
+                f"-a_srs {grid.crs_label} {path.name}`), otherwise {fix}"
+            )
+        other = f"EPSG:{ds.crs.to_epsg()}" if ds.crs.to_epsg() else str(ds.crs)[:60]
+        if grid.crs is None:
+            fix = (
+                f"set the land-use raster's CRS (`gdal_edit.py -a_srs {other} "
+                f"{grid.source.name}`) if it is on the same grid, otherwise {fix}"
+            )
         raise GridMismatchError(
             f"[{key}] {path}: CRS {other} differs from the land-use grid's {grid.crs_label} "
             f"({grid.source.name}); {fix}"

@@ -139,6 +139,12 @@ def _extent(bounds: Sequence[float]) -> str:
 def _unreadable(path: Path, key: str, exc: BaseException) -> InputError:
     text = str(exc).strip().splitlines()
     why = text[0] if text else type(exc).__name__
+    # A damaged GeoPackage fails in SQLite, and GDAL quotes the whole statement first
+    # ("sqlite3_prepare_v2(SELECT …) failed: database disk image is malformed; database
+    # disk image is malformed"): cut at 160 characters, the reason itself was lost.
+    if ") failed: " in why:
+        reason = why.rsplit(") failed: ", 1)[1]
+        why = "SQLite: " + "; ".join(dict.fromkeys(p.strip() for p in reason.split(";")))
     # GDAL may quote a whole SQL statement; the start says enough and keeps one line short.
     why = why if len(why) <= 160 else why[:159] + "…"
     # A Shapefile is several files; the usual failure is a missing sidecar.
@@ -206,6 +212,10 @@ def _read_layer(
     try:
         with _relay_warnings(path, key):
             info = pyogrio.read_info(path, layer=layer)
+            # An empty layer first: an empty GeoJSON has no fields either, and was refused
+            # as "no field 'code' (fields: none)", which sends the user after the name.
+            if info.get("features") == 0:
+                raise _no_features(path, key, layer)
             if attribute is not None:
                 _check_attribute_field(info, path, key, layer, attribute)
             _meta, _fids, wkb, fields = pyogrio.raw.read(
@@ -227,6 +237,13 @@ def _read_layer(
         ) from None
     values = fields[0] if attribute is not None else None
     return info, geoms, values
+
+
+def _no_features(path: Path, key: str, layer: str) -> InputError:
+    return InputError(
+        f"[{key}] {path}: layer '{layer}' has no features; export the polygons again or "
+        "choose the layer that holds them"
+    )
 
 
 def _check_attribute_field(
@@ -281,7 +298,7 @@ def _keep_polygons(geoms: np.ndarray, path: Path, key: str, layer: str) -> np.nd
         if other.any():
             raise InputError(
                 f"[{key}] {path}: layer '{layer}' holds no polygons, only {found}; "
-                "planning lines must be areas: give the polygon layer, or buffer lines "
+                "planning lines and sites must be areas: give the polygon layer, or buffer lines "
                 "into polygons first"
             )
         raise InputError(
@@ -428,10 +445,7 @@ def rasterize_vector(
     info, geoms, values = _read_layer(path, key, name, attribute)
     n_features = len(geoms)
     if n_features == 0:
-        raise InputError(
-            f"[{key}] {path}: layer '{name}' has no features; export the polygons again or "
-            "choose the layer that holds them"
-        )
+        raise _no_features(path, key, name)
     src_crs = _file_crs(info, path, key, name)
     kept = _keep_polygons(geoms, path, key, name)
     geoms = geoms[kept]

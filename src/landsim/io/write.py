@@ -2,8 +2,11 @@
 
 A run writes everything into a hidden staging folder beside the output folder and
 moves the finished files into place only when all of them are complete, so an
-interrupted run leaves either the previous results or the new ones, never a mix of
-half-written files.
+interrupted run never leaves a half-written file. Into a new folder the results move by
+one rename: all or nothing. Over earlier results (``--overwrite``) they move file by
+file; a marker file (``REPLACING``) is in the folder while they do, so a run killed in
+between leaves the marker beside files of both runs, and every command that reads a run
+folder refuses it until a rerun replaces it.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ import numpy as np
 from landsim.errors import OutputError
 from landsim.io.raster import NODATA, Grid
 
+# Present in an output folder while a run replaces earlier results file by file.
+REPLACING = ".landsim-replacing"
+
 # Files a run writes; an output folder holding any of them counts as holding results.
 RESULT_PATTERNS = (
+    REPLACING,
     "landuse_*.tif",
     "urban_year.tif",
     "landsim.nc",
@@ -96,16 +103,17 @@ def staged_output(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()) -
     """
     check_output_dir(out_dir, overwrite, inputs)
     parent = out_dir.parent
+    staging: Path | None = None
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
-        # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)
-    except OSError as exc:
-        raise _disk_error(exc, parent) from None
-    try:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
+            # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
+            umask = os.umask(0)
+            os.umask(umask)
+            staging.chmod(0o777 & ~umask)
+        except OSError as exc:
+            raise _disk_error(exc, parent) from None
         try:
             yield staging
         except OutputError as exc:
@@ -113,20 +121,32 @@ def staged_output(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()) -
             raise OutputError(str(exc).replace(str(staging), str(out_dir))) from None
         publish(staging, out_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        # Inside the same try as the folder's creation: an interrupt (SIGTERM unwinds as
+        # KeyboardInterrupt) that lands while it is being set up removes it too.
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def publish(staging: Path, out_dir: Path) -> None:
     """Move a finished staging folder's files into ``out_dir``, replacing old results.
 
-    Each file moves by one rename; result files of an earlier run that the new one
-    does not have are removed, so the folder never mixes two runs.
+    Into a new folder: one rename. Over earlier results: each file moves by one rename,
+    result files of an earlier run that the new one does not have are removed, and the
+    ``REPLACING`` marker stands in the folder meanwhile (see the module docstring).
     """
     try:
         if not out_dir.exists():
             os.replace(staging, out_dir)
             return
-        stale = set(existing_results(out_dir))
+        marker = out_dir / REPLACING
+        # Written in place, not renamed: its content does not matter, only that it is
+        # there before the first result moves.
+        marker.write_text(
+            "a run was replacing the results in this folder; if this file remains, it was "
+            "interrupted and the folder mixes two runs: run it again with --overwrite\n",
+            encoding="utf-8",
+        )
+        stale = set(existing_results(out_dir)) - {REPLACING}
         for f in sorted(staging.iterdir()):
             target = out_dir / f.name
             if target.is_dir() and not target.is_symlink():
@@ -139,8 +159,18 @@ def publish(staging: Path, out_dir: Path) -> None:
                 shutil.rmtree(old)  # an earlier ensemble's members/
             else:
                 old.unlink(missing_ok=True)
+        marker.unlink()
     except OSError as exc:
         raise _disk_error(exc, out_dir) from None
+
+
+def refuse_interrupted(run_dir: Path, what: str = "run folder") -> None:
+    """Refuse a folder whose results a killed run left half replaced."""
+    if (Path(run_dir) / REPLACING).exists():
+        raise OutputError(
+            f"{run_dir}: this {what} mixes two runs' files (a run replacing its results "
+            "was interrupted); run the scenario again with --overwrite"
+        )
 
 
 def write_probability(
@@ -158,14 +188,12 @@ def write_probability(
     float32 division is correctly rounded, so a cell every member agrees on is exactly
     1 and no value leaves [0, 1].
     """
-    import rasterio
-
     profile = _tiff_profile(grid, "float32", 0, compress)
     profile.update(count=len(band_names), nodata=float("nan"))
     if compress != "none":
         profile["predictor"] = 3  # the floating-point predictor
     n = np.float32(members)
-    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+    with _gdal_atomic(path, profile) as ds:
         for k, name in enumerate(band_names):
             band = np.divide(counts[k], n, dtype=np.float32)
             band[~valid] = np.nan
@@ -194,6 +222,27 @@ def _atomic(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _gdal_atomic(path: Path, profile: dict[str, Any]) -> Iterator[Any]:
+    """A rasterio dataset written to memory, then to ``path`` by one plain (atomic) write.
+
+    GDAL does not report a GeoTIFF write that fails: on a full disk libtiff prints
+    "_tiffSeekProc: No space left on device" on stderr, rasterio closes the dataset
+    without an error, and the truncated (even empty) file was renamed into place
+    (measured with rasterio 1.4.4 / GDAL 3.10 on a full tmpfs; the run failed only
+    because a later file hit the full disk too). Written by Python, a full disk raises
+    OSError(ENOSPC), which ``_atomic`` turns into the "disk full" error and no file. The
+    buffer holds the encoded file: at most the uncompressed map.
+    """
+    from rasterio.io import MemoryFile
+
+    with MemoryFile() as mem:
+        with mem.open(**profile) as ds:
+            yield ds
+        with _atomic(path) as tmp:
+            tmp.write_bytes(mem.getbuffer())
 
 
 def write_text(path: Path, text: str) -> None:
@@ -246,10 +295,8 @@ def write_geotiff(
     tags: dict[str, str],
 ) -> None:
     """A land-use map as a tiled uint8 GeoTIFF with nodata and a colour table."""
-    import rasterio
-
     profile = _tiff_profile(grid, "uint8", NODATA, compress)
-    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+    with _gdal_atomic(path, profile) as ds:
         ds.write(landuse, 1)
         cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
         cmap[NODATA] = (0, 0, 0, 0)
@@ -261,10 +308,8 @@ def write_year_map(
     path: Path, years: np.ndarray, grid: Grid, compress: str, tags: dict[str, str]
 ) -> None:
     """A uint16 map of years (0: none) on the grid, as a tiled GeoTIFF."""
-    import rasterio
-
     profile = _tiff_profile(grid, "uint16", 0, compress)
-    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+    with _gdal_atomic(path, profile) as ds:
         ds.write(years, 1)
         ds.update_tags(**tags)
 

@@ -25,6 +25,10 @@ if typing.TYPE_CHECKING:
     from landsim.sleuth.schema import SleuthScenario
 
 MAX_EXTENDS_DEPTH = 32
+# No scenario key is nested deeper than 4 tables/arrays; anything far deeper is not a
+# scenario, and deep nesting made tomllib and the key walkers below hit Python's recursion
+# limit (a RecursionError traceback instead of an error line).
+MAX_NESTING = 32
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -83,13 +87,10 @@ def load_sleuth(path: str | Path) -> SleuthScenario:
 def loads(text: str, base_dir: str | Path = ".", name: str = "<string>") -> Scenario:
     """Validate a scenario given as TOML text (paths relative to ``base_dir``)."""
     fake = Path(base_dir).resolve() / name
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{name}: not valid TOML: {exc}") from None
+    data = _parse_toml(text, name)
     if "extends" in data:
         raise ScenarioError(f"{name}: 'extends' needs a scenario file, not a string")
-    _resolve_paths(data, fake.parent)
+    _resolve_paths(data, fake.parent, name)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -102,19 +103,84 @@ def loads(text: str, base_dir: str | Path = ".", name: str = "<string>") -> Scen
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
-        # Windows editors (Notepad) start UTF-8 files with a byte-order mark, which TOML
-        # does not allow; it carries no meaning, so it is dropped.
-        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except FileNotFoundError:
         raise ScenarioError(f"{path}: scenario file not found") from None
     except IsADirectoryError:
         raise ScenarioError(f"{path}: is a directory, not a scenario file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read scenario file: {exc.strerror}") from None
+    # Windows editors (Notepad) start UTF-8 files with a byte-order mark, which TOML
+    # does not allow; it carries no meaning, so it is dropped.
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Say where the first bad byte is: the user has to find it (a Latin-1 or GBK
+        # character, or a file that is not text at all).
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            f"{path}: not valid TOML: the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+            f"on line {line}); save it as UTF-8"
+        ) from None
+    if "\0" in text:
+        # Valid UTF-8 but not text: a binary file, or UTF-16 without a byte-order mark
+        # (tomllib would only say "Invalid statement").
+        line = text[: text.index("\0")].count("\n") + 1
+        raise ScenarioError(
+            f"{path}: not valid TOML: the file holds NUL bytes (line {line}), so it is not "
+            "text (a binary file, or UTF-16); save it as UTF-8 text"
+        )
+    data = _parse_toml(text, str(path))
+    if not data:
+        # An empty file (or comments only) otherwise reads as "[schema_version] is
+        # required but missing (and 5 more problems)", which hides what happened.
+        raise ScenarioError(
+            f"{path}: the scenario file is empty (no keys); a scenario needs schema_version, "
+            "name, [simulation], [[classes]], [inputs] and [demand] (docs/scenario.md)"
+        )
+    return data
+
+
+def _parse_toml(text: str, where: str) -> dict[str, Any]:
+    """tomllib.loads, with every failure as one ScenarioError line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # "at end of document": the file stops mid-statement, as a file cut short does.
+        cut = "; the file ends mid-statement (cut short?)" if "end of document" in str(exc) else ""
+        raise ScenarioError(f"{where}: not valid TOML: {exc}{cut}") from None
+    except RecursionError:
+        # tomllib recurses per nested array or inline table.
+        raise ScenarioError(
+            f"{where}: not valid TOML: arrays or tables nested too deeply; a scenario nests "
+            "at most a few levels"
+        ) from None
+    except ValueError as exc:
+        # tomllib lets int()'s own ValueError through for integers of more than 4300
+        # digits (Python's limit on int/str conversion): not a TOMLDecodeError.
+        why = str(exc)
+        if "digits" in why:
+            why = "an integer with thousands of digits (TOML integers have at most 19)"
+        raise ScenarioError(f"{where}: not valid TOML: {why}") from None
+    _check_nesting(data, where)
+    return data
+
+
+def _check_nesting(data: dict[str, Any], where: str) -> None:
+    """Refuse values nested deeper than MAX_NESTING (walked without recursion)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, key_path = stack.pop()
+        if len(key_path) > MAX_NESTING:
+            shown = _format_loc(key_path[:4]) + ".…"
+            raise ScenarioError(
+                f"{where}: [{shown}] nested more than {MAX_NESTING} levels deep; "
+                "no scenario key nests that deep (docs/scenario.md)"
+            )
+        if isinstance(value, dict):
+            stack.extend((v, (*key_path, str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*key_path, str(i))) for i, v in enumerate(value))
 
 
 def _read_chain(
@@ -126,7 +192,7 @@ def _read_chain(
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise ScenarioError(f"{path}: [extends] chain deeper than {MAX_EXTENDS_DEPTH} files")
     data = _read_toml(path)
-    _resolve_paths(data, path.parent)
+    _resolve_paths(data, path.parent, str(path))
     base_ref = data.pop("extends", None)
     if base_ref is None:
         origins: dict[tuple[str, ...], Path] = {}
@@ -135,10 +201,23 @@ def _read_chain(
         return data, origins
     if not isinstance(base_ref, str):
         raise ScenarioError(f"{path}: [extends] must be a file name (string), got {base_ref!r}")
-    base_path = (path.parent / base_ref).resolve()
-    if not base_path.is_file():
+    try:
+        base_path = (path.parent / base_ref).resolve()
+        found = base_path.is_file()
+    except (ValueError, OSError) as exc:
+        # A NUL character (ValueError) or a name too long for the file system (is_file()
+        # raises ENAMETOOLONG) was a traceback.
+        why = "it holds a NUL character" if "\0" in base_ref else str(exc.args[-1])
         raise ScenarioError(
-            f"{path}: [extends] file not found: {base_path} (paths are relative to {path.name})"
+            f"{path}: [extends] {_short(base_ref)} cannot be a file name ({why}); give the "
+            "base scenario's file, relative to this one"
+        ) from None
+    if not found:
+        # _one_line: the name may hold a line break ("a\nb"), shown escaped.
+        raise ScenarioError(
+            _one_line(
+                f"{path}: [extends] file not found: {base_path} (paths are relative to {path.name})"
+            )
         )
     base, origins = _read_chain(base_path, (*chain, path))
     _merge(base, data, origins, path, prefix=())
@@ -182,43 +261,52 @@ def _switches_kind(base: dict[str, Any], over: dict[str, Any]) -> bool:
     return any(k in over and k in base and over[k] != base[k] for k in _KIND_KEYS)
 
 
-def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
+def _resolve_paths(data: dict[str, Any], base_dir: Path, where: str) -> None:
     """Make every path-valued key absolute, relative to the file that states it."""
 
-    def fix(container: dict[str, Any], key: str) -> None:
+    def fix(container: dict[str, Any], key: str, *at: str) -> None:
         v = container.get(key)
         if isinstance(v, str) and v:
-            container[key] = str((base_dir / Path(v).expanduser()).resolve())
+            # A NUL character (TOML's "\u0000") makes resolve() raise ValueError and
+            # "~nosuchuser/x" makes expanduser() raise RuntimeError: both were tracebacks.
+            try:
+                container[key] = str((base_dir / Path(v).expanduser()).resolve())
+            except (ValueError, RuntimeError, OSError) as exc:
+                why = "it holds a NUL character" if "\0" in v else str(exc).rstrip(".")
+                raise ScenarioError(
+                    f"{where}: [{_format_loc((*at, key))}] path {_short(v)} cannot be used: "
+                    f"{why}; give a file path"
+                ) from None
 
     inputs = data.get("inputs")
     if isinstance(inputs, dict):
-        fix(inputs, "landuse")
+        fix(inputs, "landuse", "inputs")
         # SLEUTH-kind inputs: single layers, and tables of year -> layer.
         for key in ("excluded", "slope", "background"):
-            fix(inputs, key)
+            fix(inputs, key, "inputs")
         for key in ("urban", "roads", "landuse"):
             years = inputs.get(key)
             if isinstance(years, dict):
                 for year in years:
-                    fix(years, year)
+                    fix(years, year, "inputs", key)
         drivers = inputs.get("drivers")
         if isinstance(drivers, dict):
             for name, spec in drivers.items():
                 if isinstance(spec, dict):
-                    fix(spec, "path")
+                    fix(spec, "path", "inputs", "drivers", name)
                 else:
-                    fix(drivers, name)
+                    fix(drivers, name, "inputs", "drivers")
     suit = data.get("suitability")
     if isinstance(suit, dict):
-        fix(suit, "path")
+        fix(suit, "path", "suitability")
     districts = data.get("districts")
     if isinstance(districts, dict):
-        fix(districts, "path")
+        fix(districts, "path", "districts")
     cons = data.get("constraints")
     if isinstance(cons, dict):
-        for spec in cons.values():
+        for name, spec in cons.items():
             if isinstance(spec, dict):
-                fix(spec, "path")
+                fix(spec, "path", "constraints", name)
 
 
 # --------------------------------------------------------------------------- errors
@@ -230,7 +318,12 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            part = str(part)
+            # A quoted TOML key may hold a newline or other control characters; shown
+            # raw, it would break the one-line error message.
+            if not part.isprintable():
+                part = repr(part)
+            out += ("." if out else "") + part
     return out
 
 
@@ -411,4 +504,15 @@ def _format_validation_error(
             src = hits[-1]
             break
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return f"{src}: {msg}" + (more if len(errors) > 1 else "")
+    return _one_line(f"{src}: {msg}" + (more if len(errors) > 1 else ""))
+
+
+def _short(v: str, limit: int = 80) -> str:
+    """``repr(v)``, cut to ``limit`` characters: a 5000-character name in full helps no one."""
+    return repr(v) if len(v) <= limit else repr(v[: limit - 20]) + f"… ({len(v)} characters)"
+
+
+def _one_line(msg: str) -> str:
+    """Escape line breaks and other control characters that a user's value put into a
+    message (a class name quoted in a validator's text): the CLI promises one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in msg)

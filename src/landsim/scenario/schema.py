@@ -72,7 +72,10 @@ def folder_name(v: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: TOML writes `inf` and `nan` (and 1e400 reads as inf); no key of a
+    # scenario means anything with them, and they passed the bounds (inf > 0): an infinite
+    # population crashed demand with OverflowError, a NaN intercept left no cell open.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Simulation(_Strict):
@@ -188,6 +191,8 @@ class Suitability(_Strict):
         return self
 
 
+MAX_POPULATION = 1e10
+
 YearSeries = dict[YearKey, Annotated[float, Field(ge=0)]]
 
 
@@ -210,7 +215,10 @@ class PopulationDemand(_Strict):
     """Urban land = population × urbanisation rate × per-capita urban land."""
 
     method: Literal["population"]
-    population: dict[YearKey, Annotated[float, Field(gt=0)]] = Field(
+    # At most 1e10 persons (more than live on Earth): a bigger number is a unit or typing
+    # slip (1.3e13 for 1.3e7), caught here with its key rather than as an infeasible
+    # demand of trillions of cells, which `check` and `--dry-run` never see.
+    population: dict[YearKey, Annotated[float, Field(gt=0, le=MAX_POPULATION)]] = Field(
         description="resident population (persons) at two or more years"
     )
     urbanization_rate: dict[YearKey, Annotated[float, Field(ge=0, le=1)]] = Field(
@@ -306,7 +314,9 @@ class TransitionRule(_Strict):
     to_year: Year | None = Field(default=None, description="last year the rule holds")
     description: str = ""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _one_effect(self) -> TransitionRule:
