@@ -544,9 +544,11 @@ def _write_agreement(path: Path, count: np.ndarray, ref: _Run, runs: list[_Run],
         "compress": "deflate",
         "predictor": 2,
     }
+    from landsim.io.write import _gdal_atomic
     from landsim.report.figures import agreement_colors
 
-    with rasterio.open(path, "w", **profile) as ds:
+    # In memory, then one plain write: GDAL does not report a full disk (io/write.py).
+    with _gdal_atomic(path, profile) as ds:
         ds.write(count, 1)
         cmap = agreement_colors(len(runs))
         cmap[AGREEMENT_NODATA] = (0, 0, 0, 0)

@@ -577,7 +577,6 @@ def _excluded_notes(excluded: np.ndarray, name: str) -> list[str]:
 
 
 def _write_layer(path: Path, data: np.ndarray, tags: dict[str, str]) -> None:
-    import rasterio
     from affine import Affine
 
     rows, cols = data.shape
@@ -594,7 +593,10 @@ def _write_layer(path: Path, data: np.ndarray, tags: dict[str, str]) -> None:
         "predictor": 2,
     }
     try:
-        with rasterio.open(path, "w", **profile) as ds:
+        from landsim.io.write import _gdal_atomic
+
+        # In memory, then one plain write: GDAL does not report a full disk (io/write.py).
+        with _gdal_atomic(path, profile) as ds:
             ds.write(data, 1)
             ds.update_tags(**tags)
     except OSError as exc:

@@ -460,13 +460,11 @@ def _quirks(s: SleuthScenario, layers: Layers) -> list[str]:
 
 
 def _write_probability(path: Path, p: np.ndarray, layers: Layers, s: SleuthScenario) -> None:
-    import rasterio
-
-    from landsim.io.write import _atomic, _tiff_profile
+    from landsim.io.write import _gdal_atomic, _tiff_profile
 
     profile = _tiff_profile(layers.grid, "float32", 0, "deflate")
     profile.update(nodata=None, predictor=3)
-    with _atomic(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+    with _gdal_atomic(path, profile) as ds:
         ds.write(p.astype(np.float32), 1)
         ds.update_tags(
             scenario=s.name,
