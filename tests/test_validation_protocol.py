@@ -230,3 +230,35 @@ def test_committed_protocol_scenarios_never_read_2013_for_fitting() -> None:
     assert val.inputs.landuse.name == "wh2010_refy.tif"
     drivers = {k: v.path.name for k, v in val.inputs.driver_specs().items()}
     assert drivers["dist_urban"] == "dist_urban_2010_m.tif"
+
+
+def test_assess_scores_every_member_of_an_ensemble(tiny_grid: Any, tmp_path: Path) -> None:
+    """``landsim assess --run ENSEMBLE``: every member scored, mean ± spread reported; the
+    full metrics are member 0's."""
+    from landsim import ensemble
+    from landsim.assess import assess, format_table
+    from landsim.metrics import figure_of_merit
+
+    scenario = tiny_grid.scenario()
+    out = tmp_path / "ens"
+    ensemble.run_batch([scenario], out, members=3, workers=1)
+    initial = tiny_grid.folder / "synthetic_landuse.tif"
+    # The observed map: member 2's own 2030 map, so that member scores perfectly.
+    member2 = ensemble.read_member_map(out / "members" / "member_00002.nc", 2030)
+    with rasterio.open(initial) as ds:
+        profile = ds.profile
+    observed = tmp_path / "observed_2030.tif"
+    with rasterio.open(observed, "w", **{**profile, "nodata": 255, "dtype": "uint8"}) as ds:
+        ds.write(member2, 1)
+    report = assess(initial, observed, run_dir=out, scenario=scenario, year=2030)
+    members = report["members"]
+    assert members["count"] == 3
+    foms = [m["fom_target"]["fom"] for m in members["per_member"]]
+    assert foms[2] == pytest.approx(1.0)
+    assert members["fom_target"]["fom"]["mean"] == pytest.approx(np.mean(foms))
+    with rasterio.open(initial) as ds:
+        start = ds.read(1)
+    member0 = ensemble.read_member_map(out / "members" / "member_00000.nc", 2030)
+    direct = figure_of_merit(start, member2, member0, target=4)  # nodata is 255 already
+    assert report["model"]["fom_target"]["b"] == direct.b
+    assert any("model (3 members)" in line for line in format_table(report))

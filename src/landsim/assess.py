@@ -51,6 +51,25 @@ class _ClassTable:
 # --------------------------------------------------------------------------- inputs
 
 
+def _member_map(path: Path, year: int | None, grid: Any, allowed: Sequence[int]) -> np.ndarray:
+    """One ensemble member's map of ``year``, checked like a map file."""
+    from landsim.ensemble import read_member_map
+
+    data = read_member_map(path, int(year) if year is not None else 0)
+    if data.shape != tuple(grid.shape):
+        raise InputError(
+            f"{path}: {data.shape[0]} × {data.shape[1]} cells, but the initial map has "
+            f"{grid.shape[0]} × {grid.shape[1]}; assess the ensemble against its own maps"
+        )
+    unknown = sorted(set(np.unique(data).tolist()) - set(allowed) - {NODATA})
+    if unknown:
+        raise InputError(
+            f"{path}: class codes {unknown} are not in the class table; assess it with the "
+            "ensemble's own scenario (--scenario)"
+        )
+    return data
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -93,9 +112,8 @@ def _simulated_in_run(run_dir: Path, year: int | None) -> tuple[Path, int]:
     if not years:
         if any(run_dir.glob("probability_*.tif")):
             raise InputError(
-                f"{run_dir} is an ensemble (probability maps, no landuse_<year>.tif); assess "
-                "one member's map with --simulated, or a single run (`landsim run` without "
-                "--members)"
+                f"{run_dir} is an ensemble whose members/ folder is missing; assess a "
+                "complete ensemble folder, or a single run (`landsim run` without --members)"
             )
         raise InputError(
             f"{run_dir} holds no landuse_<year>.tif maps; run the scenario with "
@@ -107,6 +125,23 @@ def _simulated_in_run(run_dir: Path, year: int | None) -> tuple[Path, int]:
         listed = ", ".join(map(str, years))
         raise InputError(f"{run_dir} has no map of {year} (map years: {listed}); pick one of them")
     return run_dir / f"landuse_{year}.tif", year
+
+
+def _ensemble_members(run_dir: Path, year: int | None) -> tuple[list[Path], int] | None:
+    """The member files of an ensemble folder and the year assessed, or None."""
+    files = sorted((run_dir / "members").glob("member_*.nc"))
+    if not files:
+        return None
+    from scipy.io import netcdf_file
+
+    with netcdf_file(files[0], "r", mmap=False) as f:
+        years = [int(y) for y in f.variables["time"][:]]
+    if year is None:
+        year = years[-1]
+    elif year not in years:
+        listed = ", ".join(map(str, years))
+        raise InputError(f"{run_dir} has no map of {year} (map years: {listed}); pick one of them")
+    return files, year
 
 
 def _tags(path: Path) -> dict[str, str]:
@@ -296,9 +331,18 @@ def assess(
             f"the class table of {scenario_path}",
         )
     run_name: str | None = None
+    members: list[Path] = []
     if run_dir is not None:
         run_dir = Path(run_dir)
-        sim_path, year = _simulated_in_run(run_dir, year)
+        ens = _ensemble_members(run_dir, year) if run_dir.is_dir() else None
+        if ens is not None:
+            from landsim.io.write import refuse_interrupted
+
+            refuse_interrupted(run_dir)
+            members, year = ens
+            sim_path = members[0]
+        else:
+            sim_path, year = _simulated_in_run(run_dir, year)
         prov_path = run_dir / "provenance.json"
         if prov_path.is_file():
             prov = _read_json(prov_path)
@@ -321,8 +365,12 @@ def assess(
     )
     allowed = table.codes if table else sorted(_code_counts(initial))
     observed, _ = _read_map(observed_path, "observed", grid, table, allowed)
-    simulated, _ = _read_map(sim_path, "simulated", grid, table, allowed)
-    tags = _tags(sim_path)
+    if members:
+        simulated = _member_map(members[0], year, grid, allowed)
+        tags: dict[str, str] = {"scenario": run_name} if run_name else {}
+    else:
+        simulated, _ = _read_map(sim_path, "simulated", grid, table, allowed)
+        tags = _tags(sim_path)
     tag = tags.get("scenario")
     if year is None and tags.get("year", "").isdigit():
         year = int(tags["year"])
@@ -387,6 +435,21 @@ def assess(
             out["fom_target"] = _fields(fom_t)
         return out
 
+    member_summary: dict[str, Any] | None = None
+    if members:
+        # An ensemble: every member scored (one map in memory at a time); the full
+        # metrics above are member 0's.
+        per_member = [scores(simulated)] + [
+            scores(_member_map(f, year, grid, allowed)) for f in members[1:]
+        ]
+        member_summary = {
+            "count": len(members),
+            "fom": _spread([m["fom"] for m in per_member]),
+        }
+        if target_code is not None:
+            member_summary["fom_target"] = _spread([m["fom_target"] for m in per_member])
+        member_summary["per_member"] = per_member
+
     nearest = scores(nearest_allocation(initial, observed, mask=mask))
     per_seed = [
         {"seed": s, **scores(random_allocation(initial, observed, mask=mask, seed=s))}
@@ -421,6 +484,7 @@ def assess(
             },
             "scored_cells": scored,
             "model": model,
+            "members": member_summary,
             "baselines": {"random": random_summary, "nearest": nearest},
             "quantity": {
                 "observed_changed_cells": sum(observed_counts.values()),
@@ -478,8 +542,21 @@ def format_table(report: Mapping[str, Any]) -> list[str]:
     rnd = base["random"]
     rt = rnd.get("fom_target") if has_target else None
     n_seeds = len(rnd["seeds"])
+    mem = report.get("members")
+    if mem:
+        mt = mem.get("fom_target") if has_target else None
+        n_members = mem["count"]
+        model_row = [
+            f"model ({n_members} members)",
+            _spread_cell(mt["fom"]) if mt else "–",
+            _spread_cell(mt["producers"]) if mt else "–",
+            _spread_cell(mt["users"]) if mt else "–",
+            _spread_cell(mem["fom"]["fom"]),
+        ]
+    else:
+        model_row = row("model", model)
     rows = [
-        row("model", model),
+        model_row,
         row("nearest baseline", base["nearest"]),
         [
             f"random baseline ({n_seeds} seed{'s' if n_seeds != 1 else ''})",
@@ -506,6 +583,8 @@ def format_table(report: Mapping[str, Any]) -> list[str]:
     lines = ["  ".join(aligned(c, i) for i, c in enumerate(r)) for r in [header, *rows]]
     abcd = model["fom_target"] if has_target else model["fom"]
     what = f"change to {target_name}" if has_target else "change, all classes"
+    if mem:
+        what += ", member 0"
     lines.append(
         f"model, {what}: A {abcd['a']:,} missed, B {abcd['b']:,} hit, "
         f"C {abcd['c']:,} wrong class, D {abcd['d']:,} false alarms (cells)"
