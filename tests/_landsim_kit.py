@@ -412,3 +412,26 @@ def write_cell_rectangle_geojson(path: Path, corner: tuple[int, int], far: tuple
         encoding="utf-8",
     )
     return path
+
+
+def clip_raster(src: Path, dst: Path, window: Any) -> tuple[np.ndarray, Any]:
+    """Write ``window`` of ``src`` to ``dst`` with the window's transform (one grid);
+    returns the data and that transform."""
+    import rasterio
+
+    with rasterio.open(src) as ds:
+        data = ds.read(1, window=window)
+        profile = {
+            "driver": "GTiff",
+            "height": int(window.height),
+            "width": int(window.width),
+            "count": 1,
+            "dtype": ds.dtypes[0],
+            "crs": ds.crs,
+            "transform": ds.window_transform(window),
+            "nodata": ds.nodata,
+            "compress": "deflate",
+        }
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(data, 1)
+    return data, profile["transform"]

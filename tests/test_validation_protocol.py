@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from _landsim_kit import invoke, partial_dirs, to_toml
+from _landsim_kit import clip_raster, invoke, partial_dirs, to_toml
 from rasterio.windows import Window
 
 from landsim.scenario import load
@@ -36,22 +36,8 @@ FILES = (
 URBAN, WATER = 4, 6
 
 
-def _clip(src: Path, dst: Path) -> np.ndarray:
-    with rasterio.open(src) as ds:
-        data = ds.read(1, window=WINDOW)
-        profile = {
-            "driver": "GTiff",
-            "height": 200,
-            "width": 200,
-            "count": 1,
-            "dtype": ds.dtypes[0],
-            "crs": ds.crs,
-            "transform": ds.window_transform(WINDOW),
-            "nodata": ds.nodata,
-        }
-    with rasterio.open(dst, "w", **profile) as out:
-        out.write(data, 1)
-    return data
+def _clip(src: Path, dst: Path) -> Any:
+    return clip_raster(src, dst, WINDOW)[0]
 
 
 def _gain(start: np.ndarray, end: np.ndarray) -> int:

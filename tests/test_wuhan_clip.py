@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from _landsim_kit import invoke, partial_dirs, sha256_tree, to_toml
+from _landsim_kit import clip_raster, invoke, partial_dirs, sha256_tree, to_toml
 from rasterio.windows import Window
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,24 +46,8 @@ CLASSES = [
 ]
 
 
-def _clip(src: Path, dst: Path) -> tuple[np.ndarray, Any]:
-    with rasterio.open(src) as ds:
-        data = ds.read(1, window=WINDOW)
-        transform = ds.window_transform(WINDOW)
-        profile = {
-            "driver": "GTiff",
-            "height": int(WINDOW.height),
-            "width": int(WINDOW.width),
-            "count": 1,
-            "dtype": ds.dtypes[0],
-            "crs": ds.crs,
-            "transform": transform,
-            "nodata": ds.nodata,
-            "compress": "deflate",
-        }
-    with rasterio.open(dst, "w", **profile) as out:
-        out.write(data, 1)
-    return data, transform
+def _clip(src: Path, dst: Path) -> Any:
+    return clip_raster(src, dst, WINDOW)
 
 
 @pytest.fixture(scope="module")

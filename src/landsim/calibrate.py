@@ -25,14 +25,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from landsim import __version__, api
-from landsim.errors import InputError, LandsimError, ScenarioError
+from landsim.errors import InputError, ScenarioError
 from landsim.scenario import Scenario, load
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,6 @@ class Trial:
     fom_seeds: list[float]
     leesalee: float
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- observed data
@@ -206,7 +205,7 @@ def urban_gain_scores(
 def run_trial(job: Job, params: dict[str, Any], threads: int = 1) -> Trial:
     """Task: one parameter set, every seed; the mean figure of merit over the seeds."""
     from landsim.ensemble import _set_threads
-    from landsim.model import simulate
+    from landsim.model import GrowthParameters, simulate
 
     _set_threads(threads)
     t0 = time.perf_counter()
@@ -216,8 +215,6 @@ def run_trial(job: Job, params: dict[str, Any], threads: int = 1) -> Trial:
     weights[s.urban_class.code] = 1.0
     foms, lees = [], []
     for seed in job.seeds:
-        from landsim.model import GrowthParameters
-
         gp = GrowthParameters(
             urban_code=s.urban_class.code,
             weights=weights,
@@ -341,10 +338,7 @@ def calibrate(
                 for k, pp in sorted(todo.items())
             }
             for k in sorted(futures):
-                try:
-                    trial = futures[k].result()
-                except LandsimError:
-                    raise
+                trial = futures[k].result()  # a LandsimError of a task reaches the user
                 cache[k] = trial
                 history.append(trial)
                 if on_trial is not None:

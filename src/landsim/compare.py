@@ -27,21 +27,10 @@ import numpy as np
 
 from landsim import __version__
 from landsim.errors import GridMismatchError, InputError, OutputError
+from landsim.indicators import HEADER
 
 # The columns of a run's indicators.csv (the run-folder contract).
-INDICATOR_COLUMNS = (
-    "year",
-    "indicator",
-    "unit",
-    "members",
-    "mean",
-    "std",
-    "min",
-    "p05",
-    "median",
-    "p95",
-    "max",
-)
+INDICATOR_COLUMNS = tuple(HEADER)
 # Indicators of comparison.csv, the CLI table and the report's headline table, in order.
 HEADLINE = (
     "urban",

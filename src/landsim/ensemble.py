@@ -31,7 +31,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -346,10 +346,13 @@ def plan(
         n = members if members is not None else s.simulation.members
         run_seed = s.simulation.seed if seed is None else seed
         work = partial_dir(out) if n > 1 else out
+        # Hashing the inputs costs a read of each; a plain single run needs no fingerprint
+        # (run_batch adds one if it goes to a cluster after all).
+        fp = fingerprint(s, run_seed) if n > 1 or len(paths) > 1 else ""
         job = Job(
             str(Path(path).resolve()),
             s.name,
-            fingerprint(s, run_seed),
+            fp,
             run_seed,
             n,
             str(out),
@@ -527,10 +530,11 @@ def run_batch(
             it.job.path, Path(it.job.out_dir), seed=it.job.seed, overwrite=overwrite
         )
         return [result]
+    for it in items:
+        if not it.job.fingerprint:  # one single run sent to --scheduler
+            it.job = replace(it.job, fingerprint=fingerprint(it.scenario, it.job.seed))
     todo = [it for it in items if not it.complete]
-    n_tasks = sum(
-        len(it.missing) + len(it.scenario.simulation.map_years) if it.ensemble else 1 for it in todo
-    )
+    n_tasks = sum(_task_count(it) for it in todo)
     results: dict[str, api.RunResult] = {}
     for it in items:
         if it.complete:
@@ -677,13 +681,13 @@ def _submit_years(
 def _finish(it: Planned) -> api.RunResult:
     """Write the ensemble's tables and move the finished results into the output folder."""
     from landsim.io import write
-    from landsim.io.raster import read_landuse
+    from landsim.io.raster import read_grid
 
     s, job = it.scenario, it.job
     work, out = Path(job.work_dir), Path(job.out_dir)
     members = [it.done[m] for m in range(job.members)]
     years = s.simulation.years
-    _, grid = read_landuse(s.inputs.landuse, [c.code for c in s.classes])
+    grid = read_grid(s.inputs.landuse)
     write.write_csv(
         work / "indicators.csv",
         indicators.HEADER,

@@ -13,15 +13,16 @@ urban, not from the engine's records, so they hold for any engine that yields th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from landsim.constraints import CompiledConstraints
-from landsim.io.raster import Grid
-from landsim.model import SimulationResult
-from landsim.report.compliance import disallowed_growth
-from landsim.scenario import Scenario
+# Type names only: compare reads HEADER without loading the model and its kernels.
+if TYPE_CHECKING:
+    from landsim.constraints import CompiledConstraints
+    from landsim.io.raster import Grid
+    from landsim.model import SimulationResult
+    from landsim.scenario import Scenario
 
 HEADER = [
     "year",
@@ -42,6 +43,8 @@ def member_indicators(
     res: SimulationResult,
 ) -> dict[str, list[int]]:
     """One member's indicators, in cells, for every year from start to end."""
+    from landsim.report.compliance import disallowed_growth
+
     assert res.urban_year is not None
     years = sorted(res.class_counts)
     start, n = years[0], len(years)

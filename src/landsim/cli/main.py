@@ -38,16 +38,15 @@ def _fmt_km2(v: float | None) -> str:
     return "" if v is None else f" ({v:,.1f} km²)"
 
 
-class _Progress:
-    """A progress bar on a terminal, one log line per year otherwise."""
+class _Bar:
+    """A rich progress bar on a terminal (none otherwise); subclasses say what advances it."""
 
-    def __init__(self, total: int, label: str) -> None:
+    def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
-        self.total = total
-        self.label = label
         self._bar: Any = None
+        self._task: Any = None
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Any:
         if self.tty:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -59,6 +58,24 @@ class _Progress:
                 transient=True,
             )
             self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+class _Progress(_Bar):
+    """Progress over a run's years: a bar on a terminal, one log line per year otherwise."""
+
+    def __init__(self, total: int, label: str) -> None:
+        super().__init__()
+        self.total = total
+        self.label = label
+
+    def __enter__(self) -> _Progress:
+        super().__enter__()
+        if self._bar is not None:
             self._task = self._bar.add_task(self.label, total=self.total)
         return self
 
@@ -69,10 +86,6 @@ class _Progress:
             logging.getLogger("landsim").info(
                 "year %d: %s new urban cells", record.year, f"{record.new_urban:,}"
             )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 def _run_sleuth(
@@ -138,27 +151,8 @@ def _run_sleuth(
     return True
 
 
-class _TaskProgress:
+class _TaskProgress(_Bar):
     """Progress over a batch's tasks: a bar on a terminal, a log line per task otherwise."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _TaskProgress:
-        if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self._bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                transient=True,
-            )
-            self._bar.start()
-        return self
 
     def __call__(self, name: str, done: int, total: int) -> None:
         if self._bar is not None:
@@ -167,10 +161,6 @@ class _TaskProgress:
             self._bar.update(self._task, completed=done, description=f"tasks ({name})")
         else:
             logging.getLogger("landsim").info("%s: %d of %d tasks done", name, done, total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 def _echo_batch(results: list[Any]) -> None:

@@ -180,12 +180,22 @@ def codes_text(codes: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
+def _grid_of(ds: Any, path: Path) -> Grid:
+    return Grid(crs=ds.crs, transform=ds.transform, shape=(ds.height, ds.width), source=path)
+
+
+def read_grid(path: Path, key: str = "inputs.landuse") -> Grid:
+    """The grid of a land-use raster, from its header (no pixel is read)."""
+    with _open(path, key) as ds:
+        return _grid_of(ds, path)
+
+
 def read_landuse(
     path: Path, class_codes: list[int], key: str = "inputs.landuse"
 ) -> tuple[np.ndarray, Grid]:
     """Read the start land-use map as uint8 with :data:`NODATA`, and its grid."""
     with _open(path, key) as ds:
-        grid = Grid(crs=ds.crs, transform=ds.transform, shape=(ds.height, ds.width), source=path)
+        grid = _grid_of(ds, path)
         check_memory_budget(ds.height, ds.width, path, key)
         data, valid = _read_band(ds, path, key)
         nodata_text = "none set" if ds.nodata is None else f"{ds.nodata:g}"

@@ -377,14 +377,19 @@ def write_netcdf(
     # HDF5 is written to memory and the bytes to disk: an HDF5 file that hits a full
     # disk is left in a state that crashes the interpreter at exit (seen with h5py
     # 3.16), while a plain write fails cleanly. The buffer holds the compressed file.
-    buffer = io.BytesIO()
+    _write_dataset(path, ds, engine="h5netcdf", encoding={"landuse": enc})
+
+
+def _write_dataset(path: Path, ds: Any, **to_netcdf: Any) -> None:
+    """``ds.to_netcdf`` into memory, then the bytes to ``path`` atomically."""
     import dask
 
+    buffer = io.BytesIO()
     # Inside a dask.distributed worker xarray would take a cluster-wide lock named by
     # the target, which a memory buffer cannot name; the data are numpy, so no dask
     # scheduler is involved anyway.
     with dask.config.set(scheduler="synchronous"):
-        ds.to_netcdf(buffer, engine="h5netcdf", encoding={"landuse": enc})
+        ds.to_netcdf(buffer, **to_netcdf)
     with _atomic(path) as tmp:
         tmp.write_bytes(buffer.getbuffer())
 
@@ -407,17 +412,12 @@ def write_member_netcdf(
     ds = _landuse_dataset(maps, grid, class_codes, class_names, attrs)
     del ds["landuse"].attrs["flag_values"]  # uint8 attributes do not exist in NetCDF-3
     ds["landuse"].attrs["flag_values_uint8"] = " ".join(str(c) for c in class_codes)
-    buffer = io.BytesIO()
-    import dask
-
-    with dask.config.set(scheduler="synchronous"):
-        ds.to_netcdf(
-            buffer,
-            engine="scipy",
-            format="NETCDF3_64BIT",
-            # NetCDF-3 has no unsigned byte: signed bytes flagged _Unsigned (the NUG's
-            # convention), so 255 (nodata) is stored as -1.
-            encoding={"landuse": {"dtype": "i1", "_Unsigned": "true", "_FillValue": np.int8(-1)}},
-        )
-    with _atomic(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    _write_dataset(
+        path,
+        ds,
+        engine="scipy",
+        format="NETCDF3_64BIT",
+        # NetCDF-3 has no unsigned byte: signed bytes flagged _Unsigned (the NUG's
+        # convention), so 255 (nodata) is stored as -1.
+        encoding={"landuse": {"dtype": "i1", "_Unsigned": "true", "_FillValue": np.int8(-1)}},
+    )

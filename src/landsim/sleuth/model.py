@@ -21,7 +21,7 @@ import numpy as np
 
 from landsim.kernels._jit import jit, jit_inline, jit_parallel
 from landsim.kernels.random import mix64
-from landsim.sleuth.stats import N_STATS, STAT_NAMES, urban_stats
+from landsim.sleuth.stats import N_STATS, STAT_NAMES, lee_sallee, urban_stats
 
 # Columns of the per-year statistics, in SLEUTH's avg.log order (its names).
 STAT_COLUMNS = (
@@ -440,18 +440,7 @@ def run_members(
             row[C_POP] = pop
             oi = observed_index[y]
             if oi >= 0:
-                both = 0
-                either = 0
-                obs = observed[oi]
-                for r in range(ny):
-                    for c in range(nx):
-                        a = z[r, c] != 0
-                        b = obs[r, c] != 0
-                        if a and b:
-                            both += 1
-                        if a or b:
-                            either += 1
-                row[C_LEESALEE] = both / either if either > 0 else 1.0
+                row[C_LEESALEE] = lee_sallee(z, observed[oi])
             else:
                 row[C_LEESALEE] = np.nan
             _self_modify(coeff, growth_rate, percent_urban, self_modification)

@@ -31,8 +31,6 @@ from landsim import __version__
 from landsim.errors import GridMismatchError, InputError, LandsimError
 from landsim.sleuth.schema import COEFFICIENTS, SleuthScenario
 
-OBSERVED_STAT_NAMES = ("pop", "area", "edges", "clusters", "xmean", "ymean", "rad", "slope")
-
 
 @dataclass
 class Layers:
@@ -267,10 +265,6 @@ def _calibration_sets(s: SleuthScenario) -> np.ndarray:
     return np.array(list(itertools.product(*ranges)), dtype=np.float64)
 
 
-def rank_value(score: dict[str, float], rank_by: str) -> float:
-    return float(score[rank_by])
-
-
 def calibrate(s: SleuthScenario, layers: Layers, members: int, seed: int) -> dict[str, Any]:
     """Score coefficient sets against the observed years: every combination of the
     ranges (SLEUTH's brute force) or an optimiser within their bounds."""
@@ -289,7 +283,7 @@ def calibrate(s: SleuthScenario, layers: Layers, members: int, seed: int) -> dic
     else:
         results = _optimise(s, layers, members, seed, observed)
     elapsed = time.perf_counter() - t0
-    ranked = sorted(range(len(results)), key=lambda i: -rank_value(results[i][1], cal.rank_by))
+    ranked = sorted(range(len(results)), key=lambda i: -results[i][1][cal.rank_by])
     return {"plan": p, "results": results, "ranked": ranked, "seconds": elapsed}
 
 
@@ -314,7 +308,7 @@ def _optimise(
             _, stats, _, final = simulate(s, layers, arr, members, seed, keep_finals=False)
             for i, c in enumerate(sorted(todo)):
                 seen[c] = (arr[i], scores(stats[i], p, observed), final[i].mean(axis=0))
-        return np.array([-rank_value(seen[tuple(r)][1], cal.rank_by) for r in sets])
+        return np.array([-seen[tuple(r)][1][cal.rank_by] for r in sets])
 
     popsize = 8
     generations = max(1, cal.trials // (popsize * len(bounds)) - 1)
