@@ -53,6 +53,8 @@ class Prepared:
     seed: int
     periods: list[Period] = field(default_factory=list)
     districts: Districts | None = None
+    # [model] kind = "multiclass": landsim.multiclass.MulticlassInputs
+    multi: Any = None
 
     @property
     def observed_urban(self) -> int:
@@ -157,10 +159,21 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
     valid = landuse != NODATA
     constraints = compile_constraints(scenario, landuse, grid)
     districts = read_districts(scenario, grid)
-    suitability = compute_suitability(scenario, grid, valid)
-    periods = _model_periods(suitability, constraints)
-    observed = int((landuse == scenario.urban_class.code).sum())
-    demand = urban_demand(scenario, observed, grid.cell_area_m2)
+    multi = None
+    if scenario.model.kind == "multiclass":
+        from landsim import multiclass
+
+        multi = multiclass.prepare_multiclass(scenario, grid, landuse, constraints, districts)
+        # The urban-only views the reports read; the feasibility check counts every cell
+        # the rules open to urban (the multi-class model may take any of them).
+        suitability = multi.suitability[[c.role for c in scenario.classes].index("urban")]
+        periods = _model_periods(valid.astype(np.float32), constraints)
+        demand = multiclass.urban_series(scenario, multi.demand)
+    else:
+        suitability = compute_suitability(scenario, grid, valid)
+        periods = _model_periods(suitability, constraints)
+        observed = int((landuse == scenario.urban_class.code).sum())
+        demand = urban_demand(scenario, observed, grid.cell_area_m2)
     _check_feasible(scenario, constraints, demand, periods, districts)
     return Prepared(
         scenario,
@@ -172,28 +185,36 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
         scenario.simulation.seed if seed is None else seed,
         periods,
         districts,
+        multi,
     )
 
 
 def validate_scenario(path: str | Path) -> dict[str, Any]:
     """Check a scenario file and all its inputs (alignment, codes, demand) without running."""
     scenario = load(path)
-    codes = [c.code for c in scenario.classes]
-    landuse, grid = read_landuse(scenario.inputs.landuse, codes)
-    for name, spec in scenario.inputs.driver_specs().items():
-        probe_aligned(spec.path, grid, f"inputs.drivers.{name}")
-    if scenario.suitability.path is not None:
-        probe_aligned(scenario.suitability.path, grid, "suitability.path")
-    constraints = compile_constraints(scenario, landuse, grid)
-    districts = read_districts(scenario, grid)
-    observed = int((landuse == scenario.urban_class.code).sum())
-    demand = urban_demand(scenario, observed, grid.cell_area_m2)
-    # The drivers' pixels are read too: a truncated or all-nodata driver passes a probe of
-    # its header and must be refused here, not halfway into a run.
-    suitability = compute_suitability(scenario, grid, landuse != NODATA)
-    _check_feasible(
-        scenario, constraints, demand, _model_periods(suitability, constraints), districts
-    )
+    if scenario.model.kind == "multiclass":
+        # Every input is read, the class demand projected and the suitability computed
+        # (fitted, for method "fit"): what a run would refuse, validate refuses.
+        p = prepare(scenario)
+        landuse, grid, constraints, demand = p.landuse, p.grid, p.constraints, p.demand
+        observed = demand[scenario.simulation.start_year]
+    else:
+        codes = [c.code for c in scenario.classes]
+        landuse, grid = read_landuse(scenario.inputs.landuse, codes)
+        for name, spec in scenario.inputs.driver_specs().items():
+            probe_aligned(spec.path, grid, f"inputs.drivers.{name}")
+        if scenario.suitability.path is not None:
+            probe_aligned(scenario.suitability.path, grid, "suitability.path")
+        constraints = compile_constraints(scenario, landuse, grid)
+        districts = read_districts(scenario, grid)
+        observed = int((landuse == scenario.urban_class.code).sum())
+        demand = urban_demand(scenario, observed, grid.cell_area_m2)
+        # The drivers' pixels are read too: a truncated or all-nodata driver passes a
+        # probe of its header and must be refused here, not halfway into a run.
+        suitability = compute_suitability(scenario, grid, landuse != NODATA)
+        _check_feasible(
+            scenario, constraints, demand, _model_periods(suitability, constraints), districts
+        )
     sim = scenario.simulation
     return {
         "scenario": scenario.name,
@@ -234,8 +255,21 @@ def _input_files(s: Scenario) -> dict[str, Path]:
         files[f"inputs.drivers.{name}"] = spec.path
     if s.suitability.path is not None:
         files["suitability.path"] = s.suitability.path
+    for key in ("before", "after"):
+        path = getattr(s.suitability, key)
+        if path is not None:
+            files[f"suitability.{key}"] = path
+    for name, d in s.inputs.derived.items():
+        if d.path is not None:
+            files[f"inputs.derived.{name}.path"] = d.path
+    for year, path in (getattr(s.demand, "maps", None) or {}).items():
+        files[f"demand.maps.{year}"] = path
+    if s.demand.method == "table":
+        files["demand.path"] = s.demand.path
     for name, c in s.constraints.items():
         files[f"constraints.{name}.path"] = c.path
+    if s.districts is not None:
+        files["districts.path"] = s.districts.path
     return files
 
 
@@ -307,6 +341,13 @@ def simulate_prepared(
     Member ``m`` draws from its own random stream, keyed by (seed, m, year); member 0
     is the plain run.
     """
+    layers = {k: v.inside for k, v in p.constraints.layers.items()}
+    if p.multi is not None:
+        from landsim import multiclass
+
+        return multiclass.simulate(
+            p.scenario, p.multi, p.landuse, p.seed, member, p.districts, layers, on_year
+        )
     params = _growth_params(p.scenario, p.seed, member)
     return simulate(
         p.landuse,
@@ -315,7 +356,7 @@ def simulate_prepared(
         p.demand,
         params,
         p.scenario.simulation.map_years,
-        layers={k: v.inside for k, v in p.constraints.layers.items()},
+        layers=layers,
         on_year=on_year,
         periods=p.periods or None,
         districts=None if p.districts is None else p.districts.codes,
@@ -440,6 +481,8 @@ def run_prepared(
             ),
         )
         files += ["summary.csv", "indicators.csv", "compliance.json", "provenance.json"]
+        if p.multi is not None:
+            files += _write_multiclass(p, res, stage)
 
     sim = s.simulation
     urban = s.urban_class.code
@@ -491,6 +534,33 @@ def run_prepared(
         ],
     }
     return RunResult(out_dir, s, files, summary)
+
+
+def _write_multiclass(p: Prepared, res: SimulationResult, stage: Path) -> list[str]:
+    """demand.csv, transitions.csv and, for a fitted suitability, its report."""
+    from landsim import multiclass
+    from landsim.io import write
+
+    s = p.scenario
+    write.write_csv(
+        stage / "demand.csv", multiclass.DEMAND_HEADER, multiclass.demand_rows(s, res, p.grid)
+    )
+    write.write_csv(
+        stage / "transitions.csv", multiclass.TRANSITION_HEADER, multiclass.transition_rows(s, res)
+    )
+    out = ["demand.csv", "transitions.csv"]
+    if p.multi.fitted is not None:
+        from landsim.suitability.fit import contributions_rows
+
+        write.write_json(stage / "suitability_fit.json", p.multi.fitted.to_json())
+        rows = contributions_rows(p.multi.fitted)
+        write.write_csv(
+            stage / "suitability_contributions.csv",
+            ["class", "driver", "contribution", "rank"],
+            [[r["class"], r["driver"], f"{r['contribution']:.6f}", r["rank"]] for r in rows],
+        )
+        out += ["suitability_fit.json", "suitability_contributions.csv"]
+    return out
 
 
 def _lines_table(compliance: dict[str, Any]) -> list[dict[str, Any]]:

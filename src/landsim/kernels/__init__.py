@@ -8,7 +8,7 @@ from landsim.kernels.allocate import select_top
 from landsim.kernels.ensemble import count_classes
 from landsim.kernels.neighborhood import neighborhood_effect
 from landsim.kernels.potential import urban_potential
-from landsim.kernels.random import stream_key
+from landsim.kernels.random import stream_key, substream
 from landsim.kernels.suitability import add_driver_term, logistic
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "neighborhood_effect",
     "select_top",
     "stream_key",
+    "substream",
     "urban_potential",
 ]

@@ -37,6 +37,12 @@ def stream_key(seed: int, member: int, year: int) -> np.uint64:
     return mix64(k ^ (np.uint64(year) * _M1 + _GOLDEN))
 
 
+@jit
+def substream(key: np.uint64, n: int) -> np.uint64:
+    """The key of sub-stream ``n`` of a stream (e.g. a round within a year)."""
+    return mix64(np.uint64(key) ^ (np.uint64(n) * _M2 + _GOLDEN))
+
+
 @jit_inline
 def uniform(key: np.uint64, index: np.int64) -> float:
     """A draw in the open interval (0, 1) for one cell of one stream."""

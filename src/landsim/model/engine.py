@@ -63,6 +63,10 @@ class YearRecord:
     district_new: np.ndarray | None = None
     district_inside: dict[str, np.ndarray] = field(default_factory=dict)
     district_from_class: np.ndarray | None = None
+    # Multi-class runs: int64[K, K] cells c → k by class index, and per district and
+    # class the demand, the cells held, the cells forced and why a class fell short.
+    transitions: np.ndarray | None = None
+    demand_fit: list[dict] | None = None
 
 
 @dataclass

@@ -296,9 +296,22 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path, where: str) -> None:
                     fix(spec, "path", "inputs", "drivers", name)
                 else:
                     fix(drivers, name, "inputs", "drivers")
+        derived = inputs.get("derived")
+        if isinstance(derived, dict):
+            for name, spec in derived.items():
+                if isinstance(spec, dict):
+                    fix(spec, "path", "inputs", "derived", name)
     suit = data.get("suitability")
     if isinstance(suit, dict):
-        fix(suit, "path", "suitability")
+        for key in ("path", "before", "after"):
+            fix(suit, key, "suitability")
+    demand = data.get("demand")
+    if isinstance(demand, dict):
+        fix(demand, "path", "demand")
+        maps = demand.get("maps")
+        if isinstance(maps, dict):
+            for year in maps:
+                fix(maps, year, "demand", "maps")
     districts = data.get("districts")
     if isinstance(districts, dict):
         fix(districts, "path", "districts")

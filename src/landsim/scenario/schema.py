@@ -143,6 +143,39 @@ class DriverSpec(_Strict):
     scale: float = Field(default=1.0, description="multiplier applied after the transform")
 
 
+class DerivedDriver(_Strict):
+    """A driver landsim computes: slope from a DEM driver, or a distance transform."""
+
+    kind: Literal["slope", "distance_to_class", "distance_to_features"]
+    source: str | None = Field(default=None, description="slope: the DEM driver's name")
+    classes: list[str] | None = Field(
+        default=None, description="distance_to_class: class names or roles to measure to"
+    )
+    path: FilePath | None = Field(
+        default=None, description="distance_to_features: raster of the features (roads, centres)"
+    )
+    values: list[float] = Field(
+        default_factory=lambda: [1.0],
+        min_length=1,
+        description="distance_to_features: raster values that are features",
+    )
+    scale: float = Field(
+        default=0.001, description="multiplier on metres (default: kilometres); slope: 1"
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> DerivedDriver:
+        needs = {"slope": "source", "distance_to_class": "classes", "distance_to_features": "path"}
+        want = needs[self.kind]
+        for key in ("source", "classes", "path"):
+            given = getattr(self, key) is not None
+            if key == want and not given:
+                raise ValueError(f"kind {self.kind!r} needs '{key}'")
+            if key != want and given:
+                raise ValueError(f"'{key}' is not used with kind {self.kind!r}")
+        return self
+
+
 class Inputs(_Strict):
     landuse: FilePath = Field(description="land-use raster of start_year; defines the grid")
     drivers: dict[str, DriverSpec] = Field(
@@ -166,17 +199,78 @@ class Inputs(_Strict):
                 raise ValueError(f"driver name {name!r} must be letters, digits, '_' or '-'")
         return v
 
+    derived: dict[str, DerivedDriver] = Field(
+        default_factory=dict,
+        description="drivers computed at run time: slope of a DEM driver, distance to "
+        "classes of the start map, distance to features of a raster",
+    )
+
+    @field_validator("derived")
+    @classmethod
+    def _derived_names(cls, v: dict[str, DerivedDriver]) -> dict[str, DerivedDriver]:
+        for name in v:
+            if not _NAME.match(name):
+                raise ValueError(f"driver name {name!r} must be letters, digits, '_' or '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _derived_sources(self) -> Inputs:
+        for name, d in self.derived.items():
+            if name in self.drivers:
+                raise ValueError(
+                    f"[inputs.derived.{name}] is also in [inputs.drivers]; give it once"
+                )
+            if d.kind == "slope" and d.source not in self.drivers:
+                known = ", ".join(sorted(self.drivers)) or "none"
+                raise ValueError(
+                    f"[inputs.derived.{name}.source] must name a DEM in [inputs.drivers] "
+                    f"(drivers: {known})"
+                )
+        return self
+
     def driver_specs(self) -> dict[str, DriverSpec]:
         return dict(self.drivers)
 
 
 class Suitability(_Strict):
-    """Urban suitability in [0, 1]: a logistic function of drivers, a raster, or uniform."""
+    """Suitability in [0, 1]: a logistic function of drivers, a raster, uniform, or (for
+    the multi-class model) fitted per class on observed change."""
 
-    method: Literal["logistic", "raster", "uniform"] = "uniform"
+    method: Literal["logistic", "raster", "uniform", "fit"] = "uniform"
     intercept: float = 0.0
     coefficients: dict[str, float] = Field(default_factory=dict)
     path: FilePath | None = None
+    # method = "fit" (docs/suitability.md)
+    model: Literal["random_forest", "logistic"] = "logistic"
+    before: FilePath | None = Field(
+        default=None, description="fit: land-use map at the start of the observed change"
+    )
+    after: FilePath | None = Field(
+        default=None, description="fit: map at its end; default [inputs].landuse"
+    )
+    drivers: list[str] | None = Field(
+        default=None, description="fit: the drivers to use; default every driver"
+    )
+    sample_size: int = Field(default=20000, ge=20, le=10_000_000)
+    trees: int = Field(default=50, ge=1, le=10_000)
+    min_changed: int = Field(default=30, ge=2)
+    too_few: Literal["raise", "constant"] = Field(
+        default="raise",
+        description="a class with fewer changed cells than min_changed: refuse, or give it "
+        "a constant suitability (its share of the map)",
+    )
+
+    @model_validator(mode="after")
+    def _fit_keys(self) -> Suitability:
+        fit_keys = {"model", "before", "after", "drivers", "sample_size", "trees",
+                    "min_changed", "too_few"}  # fmt: skip
+        if self.method != "fit":
+            extra = sorted(fit_keys & self.model_fields_set)
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only used with method 'fit'")
+        elif self.before is None:
+            raise ValueError("method 'fit' needs 'before', the land-use map the change starts from")
+        return self
 
     @model_validator(mode="after")
     def _method_needs(self) -> Suitability:
@@ -202,6 +296,12 @@ class TargetsDemand(_Strict):
     method: Literal["targets"]
     unit: Literal["km2", "ha", "cells"]
     urban: YearSeries = Field(description="urban area at given years, in `unit`")
+    fixed: list[str] | None = Field(
+        default=None,
+        description="multi-class: classes (names or roles) whose area never changes; "
+        "default the water classes; urban growth comes from the others in proportion "
+        "to their area",
+    )
 
     @field_validator("urban")
     @classmethod
@@ -228,6 +328,12 @@ class PopulationDemand(_Strict):
         Annotated[float, Field(gt=0, le=1000)]
         | dict[YearKey, Annotated[float, Field(gt=0, le=1000)]]
     ) = Field(description="urban construction land per urban resident, m²")
+    fixed: list[str] | None = Field(
+        default=None,
+        description="multi-class: classes (names or roles) whose area never changes; "
+        "default the water classes; urban growth comes from the others in proportion "
+        "to their area",
+    )
     anchor: Literal["observed", "absolute"] = Field(
         default="observed",
         description="'observed': the projected change is added to the urban area of the "
@@ -242,7 +348,64 @@ class PopulationDemand(_Strict):
         return self
 
 
-Demand = Annotated[TargetsDemand | PopulationDemand, Field(discriminator="method")]
+class MarkovDemand(_Strict):
+    """Multi-class: continue the transitions between an earlier map and the start map."""
+
+    method: Literal["markov"]
+    maps: dict[YearKey, FilePath] = Field(
+        description="{ <earlier year> = map }; the start map is [inputs].landuse"
+    )
+    fixed: list[str] | None = Field(
+        default=None,
+        description="classes (names or roles) held at their start area; what the chain "
+        "gives them goes to the other classes in proportion to their area",
+    )
+
+    @field_validator("maps")
+    @classmethod
+    def _one(cls, v: dict[int, Path]) -> dict[int, Path]:
+        if len(v) != 1:
+            raise ValueError('give one earlier map: maps = { 2005 = "landuse_2005.tif" }')
+        return v
+
+
+class TrendDemand(_Strict):
+    """Multi-class: a curve per class fitted to the class areas at several dates."""
+
+    method: Literal["trend"]
+    maps: dict[YearKey, FilePath] = Field(
+        description="earlier maps by year; the start map is [inputs].landuse"
+    )
+    curve: Literal["linear", "log", "exp"] | dict[str, Literal["linear", "log", "exp"]] = Field(
+        default="linear", description="one curve, or class name -> curve"
+    )
+    fixed: list[str] | None = Field(
+        default=None,
+        description="classes (names or roles) held at their start area; what the trend "
+        "gives them goes to the other classes in proportion to their area",
+    )
+
+    @field_validator("maps")
+    @classmethod
+    def _some(cls, v: dict[int, Path]) -> dict[int, Path]:
+        if not v:
+            raise ValueError("give one or more earlier maps by year")
+        return v
+
+
+class TableDemand(_Strict):
+    """Multi-class: cells (or km², ha) per year, class and optionally district, from CSV."""
+
+    method: Literal["table"]
+    path: FilePath
+    unit: Literal["cells", "km2", "ha"] = "cells"
+
+
+Demand = Annotated[
+    TargetsDemand | PopulationDemand | MarkovDemand | TrendDemand | TableDemand,
+    Field(discriminator="method"),
+]
+MULTICLASS_DEMAND = ("markov", "trend", "table")
 
 
 class Constraint(_Strict):
@@ -377,10 +540,14 @@ class Plan(_Strict):
     )
 
 
-class Model(_Strict):
-    """Parameters of the urban-growth cellular automaton."""
+MULTICLASS_ONLY = ("patch_seed_share", "expansion_rounds", "demand_tolerance")
+URBAN_CA_ONLY = ("neighborhood_floor", "random_factor")
 
-    kind: Literal["urban_ca"] = "urban_ca"
+
+class Model(_Strict):
+    """Parameters of the cellular automaton: urban growth alone, or every class."""
+
+    kind: Literal["urban_ca", "multiclass"] = "urban_ca"
     neighborhood_radius: int = Field(default=1, ge=1, le=10, description="Moore radius, cells")
     neighborhood_weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict,
@@ -391,6 +558,50 @@ class Model(_Strict):
     )
     random_factor: float = Field(
         default=1.0, ge=0, le=10, description="alpha of the stochastic term 1 + (-ln u)^alpha"
+    )
+    patch_seed_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="multiclass: mu of PLUS's patch seeds; where a class is absent from the "
+        "neighbourhood, a draw r < suitability gives it the neighbourhood term r * mu",
+    )
+    expansion_rounds: int = Field(
+        default=4,
+        ge=1,
+        le=50,
+        description="multiclass: rounds per year; round r takes at most need / (rounds - r), "
+        "so patches grow outward from the cells converted before",
+    )
+    demand_tolerance: float = Field(
+        default=0.001,
+        ge=0,
+        le=0.5,
+        description="multiclass: share of a class's demand it may miss (urban: none)",
+    )
+
+    @model_validator(mode="after")
+    def _kind_keys(self) -> Model:
+        other = URBAN_CA_ONLY if self.kind == "multiclass" else MULTICLASS_ONLY
+        extra = [k for k in other if k in self.model_fields_set]
+        if extra:
+            want = "urban_ca" if self.kind == "multiclass" else "multiclass"
+            raise ValueError(
+                f"{', '.join(extra)} only used with kind = '{want}', not '{self.kind}'"
+            )
+        return self
+
+
+class Conversion(_Strict):
+    """Multi-class: which class may become which (rows: from, columns: to, in [[classes]]
+    order), and what it costs."""
+
+    allowed: list[list[Annotated[int, Field(ge=0, le=1)]]] = Field(
+        description="1: the row's class may become the column's; 0: never"
+    )
+    cost: list[list[Annotated[float, Field(ge=0, le=1)]]] | None = Field(
+        default=None,
+        description="conversion cost in [0, 1] (OP × (1 − cost)); default 0",
     )
 
 
@@ -416,6 +627,7 @@ class Scenario(_Strict):
     districts: Districts | None = None
     plan: Plan = Field(default_factory=Plan)
     model: Model = Field(default_factory=Model)
+    conversion: Conversion | None = None
     output: Output = Field(default_factory=Output)
 
     _source: Path | None = PrivateAttr(default=None)
@@ -472,6 +684,7 @@ class Scenario(_Strict):
                     f"[[classes]] (classes: {', '.join(sorted(names))})"
                 )
         self._check_rules(names)
+        self._check_multiclass(names)
         for line in self.plan.line_areas_km2:
             if line not in self.constraints:
                 raise ValueError(
@@ -493,6 +706,73 @@ class Scenario(_Strict):
                         f"[inputs.drivers] (drivers: {known})"
                     )
         return self
+
+    def _check_multiclass(self, names: set[str]) -> None:
+        multi = self.model.kind == "multiclass"
+        method = self.demand.method
+        if not multi:
+            if method in MULTICLASS_DEMAND:
+                raise ValueError(
+                    f"[demand.method] '{method}' projects every class; it needs "
+                    "[model] kind = 'multiclass'"
+                )
+            if self.conversion is not None:
+                raise ValueError("[conversion] is only used with [model] kind = 'multiclass'")
+            if self.suitability.method == "fit":
+                raise ValueError(
+                    "[suitability.method] 'fit' fits every class; it needs [model] kind = "
+                    "'multiclass' (the urban model takes 'logistic' coefficients)"
+                )
+            if getattr(self.demand, "fixed", None) is not None:
+                raise ValueError("[demand.fixed] is only used with [model] kind = 'multiclass'")
+            return
+        if self.suitability.method == "logistic":
+            raise ValueError(
+                "[suitability.method] 'logistic' gives urban suitability only; a multi-class "
+                "model needs 'fit', 'raster' (one band per class) or 'uniform'"
+            )
+        roles = {c.role for c in self.classes}
+        for c in getattr(self.demand, "fixed", None) or ():
+            if c not in names and c not in roles:
+                raise ValueError(
+                    f"[demand.fixed] {c!r} is neither a class name nor a role of [[classes]]"
+                )
+        for d in self.suitability.drivers or ():
+            if d not in self.inputs.drivers and d not in self.inputs.derived:
+                known = ", ".join(sorted([*self.inputs.drivers, *self.inputs.derived])) or "none"
+                raise ValueError(
+                    f"[suitability.drivers] names {d!r}, which is neither in [inputs.drivers] "
+                    f"nor in [inputs.derived] (drivers: {known})"
+                )
+        for name, d in self.inputs.derived.items():
+            for c in d.classes or ():
+                if c not in names and c not in roles:
+                    raise ValueError(
+                        f"[inputs.derived.{name}.classes] {c!r} is neither a class name nor a "
+                        "role of [[classes]]"
+                    )
+        order = [c.name for c in self.classes]
+        n = len(order)
+        conv = self.conversion
+        if conv is None:
+            return
+        for key in ("allowed", "cost"):
+            m = getattr(conv, key)
+            if m is None:
+                continue
+            if len(m) != n or any(len(row) != n for row in m):
+                shape = f"{len(m)} rows of {sorted({len(r) for r in m})} columns"
+                raise ValueError(
+                    f"[conversion.{key}] must be {n} × {n} (rows from, columns to, in "
+                    f"[[classes]] order: {', '.join(order)}); got {shape}"
+                )
+        u = next(i for i, c in enumerate(self.classes) if c.role == "urban")
+        back = [order[k] for k in range(n) if k != u and conv.allowed[u][k]]
+        if back:
+            raise ValueError(
+                f"[conversion.allowed] row {order[u]} allows urban to become {', '.join(back)}; "
+                "urban land never reverts in landsim: set that row to 0"
+            )
 
     def _check_rules(self, names: set[str]) -> None:
         roles = {c.role for c in self.classes}

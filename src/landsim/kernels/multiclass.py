@@ -1,0 +1,498 @@
+"""Kernels of the multi-class allocation (FLUS/PLUS-style competition of every class).
+
+State is a class *index* map ``cls`` (uint8, 0..K-1, 255 off the land) and, per class, the
+count of each cell's Moore neighbours of that class (``counts[K, ny, nx]``, uint8 for
+radius ≤ 7, else uint16). Counts are built once (``class_neighbor_counts``) and then moved
+cell by cell as cells convert (``apply_conversions``), so a year costs in proportion to
+its change, not to the grid, for the neighbourhood.
+
+``propose_*`` run the roulette: for a cell of class c, every class k gets the combined
+potential
+
+    OP_k = suit_k × Ω_k × D_k × (1 − cost[c, k])
+
+with Ω_k = w_k × n_k / ((2r+1)² − 1) the weighted neighbourhood share of k; where k is
+absent from the window (n_k = 0) a draw r < suit_k lets the cell seed a new patch with
+Ω_k = r × μ (PLUS's multi-type random patch seeds). The current class competes with its
+own Ω_c and adaptive coefficient D_c (FLUS's inertia; no conversion cost). A roulette
+wheel over the OP_k picks the cell's candidate class; picking its own class (or nothing)
+leaves no proposal. ``score`` is the winner's OP, by which ``collect_candidates`` and
+``accept_candidates`` rank proposals when a class has more of them than it needs.
+
+Draws are counter-based (``random.uniform(key, 2·cell)`` for the wheel and
+``2·cell + 1`` for the seed), so results do not depend on threads or visiting order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from landsim.kernels._jit import jit, jit_inline, jit_parallel
+from landsim.kernels.random import uniform
+
+NONE = 255
+# cell_rules bits: what the planning lines let a cell become.
+MAY_CHANGE = 1  # not inside a no_change line
+MAY_BECOME_URBAN = 2  # the period's urban candidate mask
+MAY_BECOME_CONSTRUCTION = 4  # not inside a no_construction (or no_change) line
+# target_kind values per class
+PLAIN, URBAN, CONSTRUCTION = 0, 1, 2
+# Score histogram: the top 14 bits of a positive float32 (exponent and 6 mantissa bits)
+# order it like its value.
+HIST_SHIFT = 17
+HIST_BINS = 1 << 14
+# The adaptive coefficient is kept within these bounds: a gap that keeps growing for
+# decades (a demand no roulette meets) would otherwise overflow.
+ADAPT_MIN = 1e-6
+ADAPT_MAX = 1e6
+
+
+@jit_parallel
+def class_neighbor_counts(cls: np.ndarray, radius: int, work: np.ndarray, out: np.ndarray) -> None:
+    """``out[k, i, j]``: cells of class k among the (2r+1)² − 1 Moore neighbours of (i, j).
+
+    Cells beyond the grid and off the land (255) count for no class. ``work`` is a
+    uint16 [K, ny, nx] buffer for the row pass (a sliding window: O(1) per cell whatever
+    K); the column pass adds 2r+1 rows per class and takes the centre out. Integer sums:
+    exact, so any thread count gives the same counts.
+    """
+    n_classes = out.shape[0]
+    ny, nx = cls.shape
+    for i in prange(ny):
+        c = np.zeros(n_classes, dtype=np.int32)
+        for jj in range(min(radius, nx - 1) + 1):
+            k = cls[i, jj]
+            if k != NONE:
+                c[k] += 1
+        for j in range(nx):
+            for k in range(n_classes):
+                work[k, i, j] = c[k]
+            add = j + radius + 1
+            if add < nx:
+                k = cls[i, add]
+                if k != NONE:
+                    c[k] += 1
+            rem = j - radius
+            if rem >= 0:
+                k = cls[i, rem]
+                if k != NONE:
+                    c[k] -= 1
+    for i in prange(ny):
+        acc = np.zeros(nx, dtype=np.int32)
+        lo, hi = max(i - radius, 0), min(i + radius + 1, ny)
+        for k in range(n_classes):
+            acc[:] = 0
+            for ii in range(lo, hi):
+                for j in range(nx):
+                    acc[j] += work[k, ii, j]
+            for j in range(nx):
+                out[k, i, j] = acc[j] - (1 if cls[i, j] == k else 0)
+
+
+@jit_inline
+def _op(k, c, g, i, j, r, counts, suit, weights, fac, seed_share):
+    """OP of class k for cell (i, j) of class c whose (district, class) index is g.
+
+    ``fac[k, g]`` = conv[c, k] × D[d, k] (0 where c may not become k); ``weights``
+    already carry 1 / ((2r+1)² − 1). The same expression, in the same order, as in
+    ``propose_all``'s vector loop, so both give the same bits.
+    """
+    s = suit[k, i, j]
+    n = counts[k, i, j]
+    om = weights[k] * np.float32(n) if n > 0 else (r * seed_share if r < s else np.float32(0.0))
+    return s * om * fac[k, g]
+
+
+@jit_inline
+def _may(rules, bits, c, k) -> bool:
+    return (rules & bits) == bits or c == k
+
+
+@jit_inline
+def _propose_cell(
+    p, nx, cls, dist, done, counts, suit, weights, fac, need_bits, source, cell_rules,
+    seed_share, key, prop, score, ops,
+):  # fmt: skip
+    i = p // nx
+    j = p - i * nx
+    prop[i, j] = NONE
+    score[i, j] = 0.0
+    c = cls[i, j]
+    if c == NONE or not source[c] or done[i, j]:
+        return
+    rules = cell_rules[i, j]
+    if not (rules & MAY_CHANGE):
+        return
+    n_classes = suit.shape[0]
+    g = dist[i, j] * n_classes + c
+    r = np.float32(uniform(key, 2 * p + 1))
+    total = np.float32(0.0)
+    for k in range(n_classes):
+        v = np.float32(0.0)
+        if _may(rules, need_bits[k], c, k):
+            v = _op(k, c, g, i, j, r, counts, suit, weights, fac, seed_share)
+        ops[k] = v
+        total += v
+    if total <= 0.0:
+        return
+    u = np.float32(uniform(key, 2 * p)) * total
+    acc = np.float32(0.0)
+    pick = NONE
+    for k in range(n_classes):
+        acc += ops[k]
+        if ops[k] > 0.0 and acc >= u:
+            pick = k
+            break
+    if pick != c and pick != NONE:
+        prop[i, j] = pick
+        score[i, j] = ops[pick]
+
+
+@jit_parallel
+def propose_all(
+    cls, dist, done, counts, suit, weights, fac, need_bits, source, cell_rules, seed_share,
+    key, prop, score,
+):  # fmt: skip
+    """The roulette for every cell: ``prop`` (class index or 255) and ``score`` (its OP).
+
+    Only cells of a ``source`` class (one with a surplus somewhere this year, so one
+    that may give cells) keep a proposal. Row by row, class by class: the OPs of a row
+    are computed for every cell in straight vector loops (the (c, k) and (d, k) factors
+    gathered from ``fac`` first), then the wheel turns per cell; this runs about three
+    times faster than a per-cell loop over classes and gives the same bits as
+    ``_propose_cell``.
+    """
+    ny, nx = cls.shape
+    n_classes = suit.shape[0]
+    for i in prange(ny):
+        ops = np.empty((n_classes, nx), dtype=np.float32)
+        r = np.empty(nx, dtype=np.float32)
+        u = np.empty(nx, dtype=np.float32)
+        f = np.empty(nx, dtype=np.float32)
+        cc = np.empty(nx, dtype=np.intp)
+        gg = np.empty(nx, dtype=np.intp)
+        for j in range(nx):
+            p = i * nx + j
+            r[j] = np.float32(uniform(key, 2 * p + 1))
+            u[j] = np.float32(uniform(key, 2 * p))
+            c = cls[i, j]
+            cc[j] = c if c != NONE else 0
+            gg[j] = dist[i, j] * n_classes + cc[j]
+        for k in range(n_classes):
+            bits = need_bits[k]
+            fk = fac[k]
+            if bits == 0:
+                for j in range(nx):
+                    f[j] = fk[gg[j]]
+            else:
+                for j in range(nx):
+                    ok = ((cell_rules[i, j] & bits) == bits) | (cc[j] == k)
+                    f[j] = fk[gg[j]] * np.float32(ok)
+            w = weights[k]
+            row = ops[k]
+            for j in range(nx):
+                s = suit[k, i, j]
+                n = counts[k, i, j]
+                om = (
+                    w * np.float32(n)
+                    if n > 0
+                    else (r[j] * seed_share if r[j] < s else np.float32(0.0))
+                )
+                row[j] = s * om * f[j]
+        total = np.zeros(nx, dtype=np.float32)
+        for k in range(n_classes):
+            row = ops[k]
+            for j in range(nx):
+                total[j] += row[j]
+        for j in range(nx):
+            u[j] *= total[j]
+        acc = np.zeros(nx, dtype=np.float32)
+        pick = np.full(nx, NONE, dtype=np.uint8)
+        for k in range(n_classes):
+            row = ops[k]
+            for j in range(nx):
+                acc[j] += row[j]
+                if row[j] > 0 and acc[j] >= u[j] and pick[j] == NONE:
+                    pick[j] = k
+        for j in range(nx):
+            prop[i, j] = NONE
+            score[i, j] = 0.0
+            c = cls[i, j]
+            if c == NONE or not source[c] or done[i, j] or not (cell_rules[i, j] & MAY_CHANGE):
+                continue
+            k = pick[j]
+            if total[j] > 0 and k != NONE and k != c:
+                prop[i, j] = k
+                score[i, j] = ops[k, j]
+
+
+@jit_parallel
+def propose_cells(
+    cells, cls, dist, done, counts, suit, weights, fac, need_bits, source, cell_rules,
+    seed_share, key, prop, score,
+):  # fmt: skip
+    """The roulette again for the listed cells (flat indices) only."""
+    nx = cls.shape[1]
+    n_classes = suit.shape[0]
+    n = cells.shape[0]
+    chunk = 4096
+    for b in prange((n + chunk - 1) // chunk):
+        ops = np.empty(n_classes, dtype=np.float32)
+        for t in range(b * chunk, min(n, (b + 1) * chunk)):
+            _propose_cell(
+                cells[t], nx, cls, dist, done, counts, suit, weights, fac, need_bits, source,
+                cell_rules, seed_share, key, prop, score, ops,
+            )  # fmt: skip
+
+
+@jit_parallel
+def forced_scores(
+    k, cls, dist, done, counts, suit, weights, fac, need_bits, cell_rules, seed_share, key,
+    plan, prop, score,
+):  # fmt: skip
+    """Class k's OP on every cell that could still give a cell to k, without the wheel.
+
+    Used when the roulette did not propose enough cells for k: the cells whose class
+    still owes k cells in the year's ``plan`` and may become k get ``prop = k`` and
+    their OP as score (≥ 0; a cell with OP 0 is still eligible, ranked last).
+    """
+    ny, nx = cls.shape
+    n_classes = suit.shape[0]
+    bits = need_bits[k]
+    for i in prange(ny):
+        for j in range(nx):
+            prop[i, j] = NONE
+            c = cls[i, j]
+            if c == NONE or c == k or done[i, j]:  # noqa: SIM109 (numba)
+                continue
+            g = dist[i, j] * n_classes + c
+            rules = cell_rules[i, j]
+            if fac[k, g] <= 0 or not (rules & MAY_CHANGE) or (rules & bits) != bits:
+                continue
+            if plan[dist[i, j], c, k] <= 0:
+                continue
+            r = np.float32(uniform(key, 2 * (i * nx + j) + 1))
+            prop[i, j] = k
+            score[i, j] = _op(k, c, g, i, j, r, counts, suit, weights, fac, seed_share)
+
+
+@jit_inline
+def _useful(p, flat_prop, flat_cls, flat_dist, plan) -> bool:
+    k = flat_prop[p]
+    if k == NONE:
+        return False
+    return plan[flat_dist[p], flat_cls[p], k] > 0
+
+
+@jit_parallel
+def list_proposals(prop, cls, dist, need, surplus, listed, row_count, out) -> int:
+    """The proposals worth keeping after the roulette, in index order, into ``out``.
+
+    Those whose target still needs cells and whose class has a surplus: no other can
+    be accepted this year, so the others are cleared from ``prop``. ``listed`` marks the
+    kept ones. Returns how many. Two parallel passes (count per row, then fill from the
+    rows' offsets), so the order is the same for any thread count.
+    """
+    ny, nx = prop.shape
+    for i in prange(ny):
+        n = 0
+        for j in range(nx):
+            k = prop[i, j]
+            if k == NONE:
+                continue
+            d = dist[i, j]
+            if need[d, k] > 0 and surplus[d, cls[i, j]] > 0:
+                n += 1
+            else:
+                prop[i, j] = NONE
+        row_count[i] = n
+    offsets = np.zeros(ny + 1, dtype=np.int64)
+    for i in range(ny):
+        offsets[i + 1] = offsets[i] + row_count[i]
+    for i in prange(ny):
+        t = offsets[i]
+        for j in range(nx):
+            if prop[i, j] != NONE:
+                listed[i, j] = 1
+                out[t] = i * nx + j
+                t += 1
+    return offsets[ny]
+
+
+@jit
+def add_proposals(cells, prop, cls, dist, plan, listed, bit, out, n) -> int:
+    """Append to ``out[:n]`` the listed cells' proposals worth keeping that it lacks
+    (``listed & bit`` marks membership). Returns the new length."""
+    flat_prop = prop.reshape(-1)
+    flat_cls = cls.reshape(-1)
+    flat_dist = dist.reshape(-1)
+    flat_listed = listed.reshape(-1)
+    for t in range(cells.shape[0]):
+        p = cells[t]
+        if not (flat_listed[p] & bit) and _useful(p, flat_prop, flat_cls, flat_dist, plan):
+            flat_listed[p] |= bit
+            out[n] = p
+            n += 1
+    return n
+
+
+@jit
+def collect_candidates(pool, prop, score_bits, cls, dist, done, quota, plan, hist, out) -> int:
+    """From the ``pool`` of proposals, the best of every (district, class) with a quota.
+
+    A proposal c → k counts when k has quota left and the ``plan`` still has flow
+    c → k in its district. A
+    histogram of the scores' top bits per (district, class) finds the bin holding the
+    quota-th best; every proposal in that bin or above is returned (at most the quota
+    plus one bin), for ``accept_candidates`` to rank exactly. Serial: one pass to count,
+    one to collect, in pool order.
+    """
+    n_districts, n_classes = quota.shape
+    hist[:] = 0
+    flat_prop = prop.reshape(-1)
+    flat_bits = score_bits.reshape(-1)
+    flat_cls = cls.reshape(-1)
+    flat_dist = dist.reshape(-1)
+    flat_done = done.reshape(-1)
+    for t in range(pool.shape[0]):
+        p = pool[t]
+        k = flat_prop[p]
+        if k == NONE or flat_done[p]:
+            continue
+        d = flat_dist[p]
+        if quota[d, k] <= 0 or plan[d, flat_cls[p], k] <= 0:
+            continue
+        hist[d * n_classes + k, flat_bits[p] >> HIST_SHIFT] += 1
+    threshold = np.full(n_districts * n_classes, HIST_BINS, dtype=np.int64)
+    for d in range(n_districts):
+        for k in range(n_classes):
+            q = quota[d, k]
+            if q <= 0:
+                continue
+            g = d * n_classes + k
+            cum = 0
+            b = HIST_BINS - 1
+            while b >= 0:
+                cum += hist[g, b]
+                if cum >= q:
+                    break
+                b -= 1
+            threshold[g] = max(b, 0)
+    n = 0
+    for t in range(pool.shape[0]):
+        p = pool[t]
+        k = flat_prop[p]
+        if k == NONE or flat_done[p]:
+            continue
+        d = flat_dist[p]
+        if quota[d, k] <= 0 or plan[d, flat_cls[p], k] <= 0:
+            continue
+        if (flat_bits[p] >> HIST_SHIFT) >= threshold[d * n_classes + k]:
+            out[n] = p
+            n += 1
+    return n
+
+
+@jit
+def accept_candidates(ranked, prop, cls, dist, quota, need, surplus, plan, first, out) -> int:
+    """Greedy acceptance in rank order: a proposal c → k converts while k's district
+    has quota for k and the ``plan`` still has flow c → k. Class ``first`` (-1: none) goes
+    first: its proposals are accepted in a pass of their own before the others', so
+    the class the rules confine most (urban) is not left short of sources by classes
+    that could grow elsewhere. Returns how many were accepted (their flat indices in
+    ``out``); ``quota``, ``need``, ``surplus`` and ``plan`` are decremented.
+    """
+    flat_prop = prop.reshape(-1)
+    flat_cls = cls.reshape(-1)
+    flat_dist = dist.reshape(-1)
+    n = 0
+    for sweep in range(2 if first >= 0 else 1):
+        for t in range(ranked.shape[0]):
+            p = ranked[t]
+            k = flat_prop[p]
+            if first >= 0 and (k == first) != (sweep == 0):
+                continue
+            c = flat_cls[p]
+            d = flat_dist[p]
+            if quota[d, k] > 0 and plan[d, c, k] > 0:
+                plan[d, c, k] -= 1
+                quota[d, k] -= 1
+                need[d, k] -= 1
+                surplus[d, c] -= 1
+                out[n] = p
+                n += 1
+    return n
+
+
+@jit
+def apply_conversions(
+    accepted, prop, cls, dist, done, counts, radius, dirty_flag, dirty, flows
+) -> int:
+    """Convert the accepted cells to their proposed class and move the neighbour counts.
+
+    Every cell whose window held a converted cell and that may still change this year
+    is listed once in ``dirty`` (its roulette must be drawn again); returns how many.
+    ``flows[d, c, k]`` counts the conversions. Serial, in the order given.
+    """
+    ny, nx = cls.shape
+    n_dirty = 0
+    for t in range(accepted.shape[0]):
+        p = accepted[t]
+        i = p // nx
+        j = p - i * nx
+        old = cls[i, j]
+        new = prop[i, j]
+        cls[i, j] = new
+        done[i, j] = 1
+        prop[i, j] = NONE
+        flows[dist[i, j], old, new] += 1
+        for ii in range(max(i - radius, 0), min(i + radius + 1, ny)):
+            for jj in range(max(j - radius, 0), min(j + radius + 1, nx)):
+                if ii == i and jj == j:
+                    continue
+                counts[old, ii, jj] -= 1
+                counts[new, ii, jj] += 1
+                if not dirty_flag[ii, jj] and not done[ii, jj] and cls[ii, jj] != NONE:
+                    dirty_flag[ii, jj] = 1
+                    dirty[n_dirty] = ii * nx + jj
+                    n_dirty += 1
+    for t in range(n_dirty):
+        p = dirty[t]
+        i = p // nx
+        dirty_flag[i, p - i * nx] = 0
+    return n_dirty
+
+
+@jit
+def rule_class_counts(cls, dist, cell_rules, out) -> None:
+    """``out[d, c, b]``: cells of class c in district d whose rule bits are b (0..7)."""
+    out[:] = 0
+    ny, nx = cls.shape
+    for i in range(ny):
+        for j in range(nx):
+            c = cls[i, j]
+            if c != NONE:
+                out[dist[i, j], c, cell_rules[i, j] & 7] += 1
+
+
+@jit
+def adapt_coefficients(adapt, gap_last, gap_before) -> None:
+    """FLUS's self-adaptive inertia, in place, from the last two gaps G (demand − amount).
+
+    D stays when |G_last| ≤ |G_before|; when the class overshoots further
+    (G_last < G_before < 0) D shrinks by G_before / G_last; when it falls further short
+    (0 < G_before < G_last) D grows by G_last / G_before. D stays within
+    [ADAPT_MIN, ADAPT_MAX].
+    """
+    n_d, n_k = adapt.shape
+    for d in range(n_d):
+        for k in range(n_k):
+            g1 = gap_last[d, k]
+            g2 = gap_before[d, k]
+            if abs(g1) <= abs(g2):
+                continue
+            if g1 < g2 < 0:
+                adapt[d, k] = max(adapt[d, k] * (g2 / g1), ADAPT_MIN)
+            elif 0 < g2 < g1:
+                adapt[d, k] = min(adapt[d, k] * (g1 / g2), ADAPT_MAX)

@@ -1,0 +1,478 @@
+"""Multi-class allocation: every class competes for land (FLUS / PLUS style).
+
+Each year, for every district d and class k the demand gives the cells the map must hold;
+``need[d, k]`` is what k still lacks, ``surplus[d, c]`` what c holds too much. Then:
+
+1. **Roulette** (``kernels.multiclass.propose_all``): every cell that may change draws its
+   candidate class from the combined potentials OP_k = suit × Ω × D × (1 − cost), with
+   patch seeds where k is absent from the neighbourhood.
+2. **Adaptive coefficient**: the gap the roulette alone would leave (demand − cells − in +
+   out) updates D for the next year by FLUS's rule (``adapt_coefficients``), steering each
+   class's share of proposals toward its demand.
+3. **Expansion rounds** (``rounds``): in round r each (d, k) accepts at most
+   ⌈need / (rounds − r)⌉ of its proposals, best OP first, and only from classes with a
+   surplus. Accepted cells convert; the neighbour counts move; the cells around them draw
+   the roulette again, so the next round can grow the new patches outward (PLUS's patch
+   growth around seeds).
+4. **Closing the gap**: a class still short by more than the tolerance (urban: by any
+   cell) takes the best cells by OP among every cell that may still give it one, without
+   the wheel ("forced"), until it is met or no cell is left. Urban short of its demand is
+   an error (the rules leave too little); another class short is reported, with why.
+
+Gains are taken only from surplus classes, so when every gain is met every loss is met
+too: demand is met exactly unless the rules or the conversion matrix prevent it.
+Urban never reverts (the scenario schema refuses a matrix that lets it). The engine reads
+no files and copies its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from landsim import kernels
+from landsim.kernels import multiclass as mk
+from landsim.model.engine import InsufficientCandidates, SimulationResult, YearRecord
+
+# The rounds rank a shortlist of each class's best SHORTLIST × need proposals.
+SHORTLIST = 3
+
+
+@dataclass(frozen=True)
+class MulticlassParameters:
+    class_codes: np.ndarray  # uint8[K]: the raster code of class index k
+    weights: np.ndarray  # float32[K]: neighbourhood weight
+    # uint8[K, K]: allowed[c, k] = 1 if c may become k (k ≠ c); the diagonal says whether
+    # c may become any other class at all (the roulette skips its cells at once if not).
+    allowed: np.ndarray
+    cost: np.ndarray  # float32[K, K]: conversion cost in [0, 1]
+    target_kind: np.ndarray  # uint8[K]: 0 plain, 1 urban, 2 other construction
+    urban_index: int
+    radius: int = 1
+    seed_share: float = 0.1  # μ: a patch seed's neighbourhood term is r × μ
+    rounds: int = 4
+    tolerance: float = 0.001  # non-urban classes: share of their demand left unmet at most
+    seed: int = 0
+    member: int = 0
+
+
+@dataclass(frozen=True)
+class MulticlassPeriod:
+    """From ``first_year`` on: what the planning lines let each cell become, and the
+    per-class suitability with the period's soft factors applied (to urban)."""
+
+    first_year: int
+    cell_rules: np.ndarray  # uint8 bits, kernels.multiclass.MAY_*
+    suitability: np.ndarray  # float32 [K, ny, nx]
+
+
+@dataclass(frozen=True)
+class ClassDemandArrays:
+    """Cells per year, district and class (``landsim.demand.classes.ClassDemand``)."""
+
+    years: np.ndarray  # int64[n_years], consecutive; years[0] is the start year
+    district_codes: np.ndarray  # int64[n_districts]
+    cells: np.ndarray  # int64[n_years, n_districts, K]
+
+
+def counts_dtype(radius: int) -> type:
+    return np.uint8 if (2 * radius + 1) ** 2 - 1 <= 255 else np.uint16
+
+
+def simulate_multiclass(
+    landuse: np.ndarray,
+    demand: ClassDemandArrays,
+    params: MulticlassParameters,
+    periods: list[MulticlassPeriod],
+    map_years: list[int],
+    *,
+    districts: np.ndarray | None = None,
+    layers: dict[str, np.ndarray] | None = None,
+    on_year: Callable[[YearRecord], None] | None = None,
+    class_names: list[str] | None = None,
+) -> SimulationResult:
+    """Run every class's allocation from ``demand.years[0]`` to its last year.
+
+    ``districts`` (raster codes) must hold the codes of ``demand.district_codes`` on
+    every land cell; without it the demand has one district. The result's records carry,
+    besides the urban growth the reports read, ``transitions`` (cells c → k by class
+    index) and ``demand_fit`` (per district and class: demand, result, forced cells, why
+    short).
+    """
+    codes = np.asarray(params.class_codes, dtype=np.uint8)
+    n_classes = len(codes)
+    lut = np.full(256, mk.NONE, dtype=np.uint8)
+    lut[codes] = np.arange(n_classes, dtype=np.uint8)
+    lu_in = np.ascontiguousarray(landuse, dtype=np.uint8)
+    cls = lut[lu_in]
+    ny, nx = cls.shape
+    valid = cls != mk.NONE
+    years = [int(y) for y in demand.years]
+    start = years[0]
+    dcodes = np.asarray(demand.district_codes, dtype=np.int64)
+    n_d = len(dcodes)
+    if districts is None:
+        dist = np.zeros((ny, nx), dtype=np.uint16)
+    else:
+        raw = np.asarray(districts, dtype=np.int64)
+        idx = np.clip(np.searchsorted(dcodes, raw), 0, n_d - 1)
+        dist = np.where(valid, idx, 0).astype(np.uint16)
+    # Record tallies per district use every code on the grid (as the urban engine does).
+    rec_codes = None
+    rec_dist = None
+    if districts is not None:
+        rec_codes, dense = np.unique(np.asarray(districts, dtype=np.int64), return_inverse=True)
+        rec_dist = dense.reshape(-1).astype(np.int64)
+    flat_layers = {
+        k: np.ascontiguousarray(v, dtype=bool).reshape(-1) for k, v in (layers or {}).items()
+    }
+
+    u = params.urban_index
+    counts = np.zeros((n_classes, ny, nx), dtype=counts_dtype(params.radius))
+    work = np.empty((n_classes, ny, nx), dtype=np.uint16)
+    mk.class_neighbor_counts(cls, params.radius, work, counts)
+    del work
+    inv_n = 1.0 / ((2 * params.radius + 1) ** 2 - 1)
+    weights = (np.asarray(params.weights, dtype=np.float64) * inv_n).astype(np.float32)
+    allowed = np.asarray(params.allowed, dtype=bool).copy()
+    np.fill_diagonal(allowed, False)
+    # allowed × (1 − cost), and 1 for staying: the factor of OP that depends on (c, k).
+    conv = np.where(allowed, 1.0 - np.asarray(params.cost, dtype=np.float32), 0.0)
+    np.fill_diagonal(conv, 1.0)
+    conv = conv.astype(np.float32)
+    kinds = np.asarray(params.target_kind, dtype=np.uint8)
+    need_bits = np.where(
+        kinds == 1, mk.MAY_BECOME_URBAN, np.where(kinds == 2, mk.MAY_BECOME_CONSTRUCTION, 0)
+    ).astype(np.uint8)
+
+    prop = np.full((ny, nx), mk.NONE, dtype=np.uint8)
+    score = np.zeros((ny, nx), dtype=np.float32)
+    bits = score.view(np.uint32)
+    done = np.zeros((ny, nx), dtype=np.uint8)
+    dirty_flag = np.zeros((ny, nx), dtype=np.uint8)
+    hist = np.zeros((n_d * n_classes, mk.HIST_BINS), dtype=np.int64)
+    cand_buf = np.empty(ny * nx, dtype=np.int64)
+    pool_buf = np.empty(ny * nx, dtype=np.int64)
+    short_buf = np.empty(ny * nx, dtype=np.int64)
+    listed = np.zeros((ny, nx), dtype=np.uint8)
+    row_count = np.zeros(ny, dtype=np.int64)
+    fac = np.zeros((n_classes, n_d * n_classes), dtype=np.float32)
+    by_rules = np.zeros((n_d, n_classes, 8), dtype=np.int64)
+    flat_dist = dist.reshape(-1)
+    names = [str(int(c)) for c in codes] if class_names is None else list(class_names)
+    window = (2 * params.radius + 1) ** 2
+
+    held = np.zeros((n_d, n_classes), dtype=np.int64)
+    np.add.at(held, (dist[valid].astype(np.int64), cls[valid].astype(np.int64)), 1)
+    if not np.array_equal(held, demand.cells[0]):
+        raise ValueError("the demand's first year does not match the start map's counts")
+    adapt = np.ones((n_d, n_classes), dtype=np.float32)
+    gaps: list[np.ndarray] = []
+
+    by_code = np.zeros(256, dtype=np.int64)
+    by_code[codes] = held.sum(axis=0)
+    result = SimulationResult(start, {}, {start: by_code.copy()}, district_codes=rec_codes)
+    urban_year = np.where(cls == u, np.uint16(start), np.uint16(0)).astype(np.uint16)
+    flat_year = urban_year.reshape(-1)
+    flat_cls = cls.reshape(-1)
+    if start in map_years:
+        result.maps[start] = lu_in.copy()
+    periods = sorted(periods, key=lambda p: p.first_year)
+    urban_tol = np.zeros(n_classes, dtype=bool)
+    urban_tol[u] = True
+
+    for yi, year in enumerate(years[1:], start=1):
+        started = [p for p in periods if p.first_year <= year]
+        now = started[-1] if started else periods[0]
+        rules = np.ascontiguousarray(now.cell_rules, dtype=np.uint8)
+        suit = np.ascontiguousarray(now.suitability, dtype=np.float32)
+        target = np.asarray(demand.cells[yi], dtype=np.int64)
+        need = np.maximum(target - held, 0)
+        surplus = np.maximum(held - target, 0)
+        tol = np.where(urban_tol[None, :], 0, np.floor(params.tolerance * target)).astype(np.int64)
+        done[:] = 0
+        flows = np.zeros((n_d, n_classes, n_classes), dtype=np.int64)
+        forced = np.zeros((n_d, n_classes), dtype=np.int64)
+        converted: list[np.ndarray] = []
+        former: list[np.ndarray] = []
+        key = np.uint64(kernels.stream_key(params.seed, params.member, year))
+        # Only a class with a surplus somewhere, that may become a class in need, can
+        # give cells this year: the roulette skips every other class's cells.
+        source = (surplus.sum(axis=0) > 0) & (allowed & need.any(axis=0)[None, :]).any(axis=1)
+        source = source.astype(np.uint8)
+        _factors(conv, adapt, fac)
+        args = (weights, fac, need_bits, source, rules, params.seed_share)
+
+        mk.propose_all(cls, dist, done, counts, suit, *args, key, prop, score)
+        listed[:] = 0
+        n_pool = mk.list_proposals(prop, cls, dist, need, surplus, listed, row_count, pool_buf)
+        # The year's flows c → k: as many of the needs as the cells the rules leave can
+        # meet (urban first), leaning toward the pairs the roulette proposed most.
+        mk.rule_class_counts(cls, dist, rules, by_rules)
+        pool = pool_buf[:n_pool]
+        proposed = np.bincount(
+            (flat_dist[pool].astype(np.int64) * n_classes + flat_cls[pool]) * n_classes
+            + prop.reshape(-1)[pool],
+            minlength=n_d * n_classes * n_classes,
+        ).reshape(n_d, n_classes, n_classes)
+        plan = plan_flows(need, surplus, capacities(by_rules, allowed, need_bits), proposed, u)
+        if (plan[:, :, u].sum(axis=1) < need[:, u]).any():
+            _urban_short(year, need, plan, by_rules, allowed, need_bits, u, dcodes, names)
+        # The rounds work on a shortlist: each (district, class)'s best SHORTLIST × need
+        # proposals, plus what the rounds' new draws add. A catch-up pass over the whole
+        # pool follows them.
+        n_short = mk.collect_candidates(
+            pool, prop, bits, cls, dist, done, need * SHORTLIST, plan, hist, short_buf
+        )
+        listed.reshape(-1)[short_buf[:n_short]] |= 2
+
+        for r in range(params.rounds + 1):
+            if not need.any():
+                break
+            catch_up = r == params.rounds
+            quota = need.copy() if catch_up else -(-need // (params.rounds - r))
+            pool = pool_buf[:n_pool] if catch_up else short_buf[:n_short]
+            acc = _accept(
+                pool, prop, bits, score, cls, dist, done, quota, need, surplus, plan, hist,
+                cand_buf, u,
+            )  # fmt: skip
+            if len(acc) == 0:
+                continue
+            converted.append(acc)
+            former.append(flat_cls[acc])
+            dirty = np.empty(min(ny * nx, len(acc) * window), dtype=np.int64)
+            n_dirty = mk.apply_conversions(
+                acc, prop, cls, dist, done, counts, params.radius, dirty_flag, dirty, flows
+            )
+            if not catch_up:
+                # A fresh draw per round: the cells around new conversions see new counts.
+                key_r = np.uint64(kernels.substream(key, r + 1))
+                cells = dirty[:n_dirty]
+                mk.propose_cells(cells, cls, dist, done, counts, suit, *args, key_r, prop, score)
+                n_pool = mk.add_proposals(cells, prop, cls, dist, plan, listed, 1, pool_buf, n_pool)
+                n_short = mk.add_proposals(
+                    cells, prop, cls, dist, plan, listed, 2, short_buf, n_short
+                )
+
+        # The gap the roulette left (demand − cells: > 0 short, < 0 surplus) drives FLUS's
+        # adaptive inertia for the next year.
+        gaps.append((need - surplus).astype(np.float64))
+        short = (need > tol).any(axis=0)
+        # Urban first: the rules confine it most, and it must be met exactly.
+        for k in sorted(np.flatnonzero(short), key=lambda k: k != u):
+            while True:
+                quota = np.zeros_like(need)
+                quota[:, k] = np.where(need[:, k] > tol[:, k], need[:, k], 0)
+                if not quota.any():
+                    break
+                mk.forced_scores(
+                    k, cls, dist, done, counts, suit, weights, fac, need_bits, rules,
+                    params.seed_share, key, plan, prop, score,
+                )  # fmt: skip
+                eligible = np.flatnonzero(prop.reshape(-1) == k)
+                acc = _accept(
+                    eligible, prop, bits, score, cls, dist, done, quota, need, surplus, plan,
+                    hist, cand_buf, -1,
+                )  # fmt: skip
+                if len(acc) == 0:
+                    break
+                converted.append(acc)
+                former.append(flat_cls[acc])
+                forced[:, k] += np.bincount(dist.reshape(-1)[acc].astype(np.int64), minlength=n_d)
+                dirty = np.empty(min(ny * nx, len(acc) * window), dtype=np.int64)
+                mk.apply_conversions(
+                    acc, prop, cls, dist, done, counts, params.radius, dirty_flag, dirty, flows
+                )
+        prop[:] = mk.NONE
+
+        moved_in = flows.sum(axis=1)
+        moved_out = flows.sum(axis=2)
+        held = held + moved_in - moved_out
+        if need[:, u].any():
+            d = int(np.argmax(need[:, u]))
+            where = "" if districts is None else f" in district {int(dcodes[d])}"
+            raise InsufficientCandidates(
+                f"year {year} needs {int(need[:, u].sum()):,} more urban cells{where} than "
+                "the planning rules and the conversion matrix leave open to urban; lower "
+                "the urban demand or relax [constraints], [[rules]] or [conversion]"
+            )
+
+        all_conv = np.concatenate(converted) if converted else np.empty(0, dtype=np.int64)
+        all_former = np.concatenate(former) if former else np.empty(0, dtype=np.uint8)
+        became = flat_cls[all_conv] == u
+        to_urban = all_conv[became]
+        former_urban = codes[all_former[became]].astype(np.int64)
+        flat_year[to_urban] = year
+        from_idx = flows[:, :, u].sum(axis=0)
+        from_class = np.zeros(256, dtype=np.int64)
+        from_class[codes] = from_idx
+        inside = {k: int(m[to_urban].sum()) for k, m in flat_layers.items()}
+        by_code = np.zeros(256, dtype=np.int64)
+        by_code[codes] = held.sum(axis=0)
+        result.class_counts[year] = by_code
+        record = YearRecord(year, len(to_urban), from_class, inside)
+        record.transitions = flows.sum(axis=0)
+        record.demand_fit = _demand_fit(target, held, forced, need, tol, dcodes, codes)
+        if rec_dist is not None:
+            assert rec_codes is not None
+            n_rec = len(rec_codes)
+            dd = rec_dist[to_urban]
+            record.district_new = np.bincount(dd, minlength=n_rec).astype(np.int64)
+            record.district_inside = {
+                k: np.bincount(dd[m[to_urban]], minlength=n_rec).astype(np.int64)
+                for k, m in flat_layers.items()
+            }
+            record.district_from_class = np.bincount(
+                dd * 256 + former_urban, minlength=n_rec * 256
+            ).reshape(n_rec, 256)
+        result.records.append(record)
+        if len(gaps) >= 2:
+            mk.adapt_coefficients(adapt, gaps[-1], gaps[-2])
+        if year in map_years:
+            result.maps[year] = codes_map(cls, codes)
+        if on_year is not None:
+            on_year(record)
+    result.final = codes_map(cls, codes)
+    result.urban_year = urban_year
+    return result
+
+
+def _accept(
+    pool, prop, bits, score, cls, dist, done, quota, need, surplus, plan, hist, cand_buf, first
+):
+    """Collect the pool's best proposals for the quotas, rank them (OP descending, then
+    cell index) and accept greedily; returns the accepted flat indices in rank order."""
+    n = mk.collect_candidates(pool, prop, bits, cls, dist, done, quota, plan, hist, cand_buf)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    cand = cand_buf[:n]
+    ranked = cand[np.lexsort((cand, -score.reshape(-1)[cand]))]
+    out = np.empty(n, dtype=np.int64)
+    m = mk.accept_candidates(ranked, prop, cls, dist, quota, need, surplus, plan, first, out)
+    return out[:m].copy()
+
+
+def capacities(by_rules: np.ndarray, allowed: np.ndarray, need_bits: np.ndarray) -> np.ndarray:
+    """``cap[d, c, k]``: cells of class c in district d that may become k this year (the
+    conversion matrix, and the planning rules' bits for k)."""
+    n_d, n_k, _ = by_rules.shape
+    cap = np.zeros((n_d, n_k, n_k), dtype=np.int64)
+    b = np.arange(8)
+    for k in range(n_k):
+        want = int(need_bits[k]) | mk.MAY_CHANGE
+        ok = (b & want) == want
+        cap[:, :, k] = by_rules[:, :, ok].sum(axis=2) * allowed[:, k][None, :]
+    return cap
+
+
+# Weight of a flow into urban in the year's plan, against 1 to 1.5 for the others: urban
+# is met first whenever the rules allow.
+URBAN_WEIGHT = 1000.0
+
+
+def plan_flows(
+    need: np.ndarray, surplus: np.ndarray, cap: np.ndarray, proposed: np.ndarray, u: int
+) -> np.ndarray:
+    """The year's flows ``plan[d, c, k]`` (whole cells), per district a small linear
+    programme (scipy's HiGHS): maximise Σ w·F with Σ_k F[c, k] ≤ surplus[c],
+    Σ_c F[c, k] ≤ need[k] and 0 ≤ F ≤ cap, where w = 1 + 0.5 × (share of k's
+    proposals that came from c) and urban's w is ×1000. A transport problem with whole
+    numbers has whole-number vertices, so the solution is whole cells (rounded against
+    float error). Greedy acceptance alone ran short: on Wuhan, forest's growth took
+    cropland that urban, confined by the boundary, needed, while water could have fed
+    forest.
+    """
+    from scipy.optimize import linprog
+
+    n_d, n_k, _ = cap.shape
+    plan = np.zeros_like(cap)
+    for d in range(n_d):
+        pairs = [
+            (c, k)
+            for c in range(n_k)
+            for k in range(n_k)
+            if c != k and cap[d, c, k] > 0 and surplus[d, c] > 0 and need[d, k] > 0
+        ]
+        if not pairs:
+            continue
+        col = proposed[d].sum(axis=0).astype(np.float64)
+        w = np.array(
+            [
+                (URBAN_WEIGHT if k == u else 1.0)
+                * (1.0 + 0.5 * (proposed[d, c, k] / col[k] if col[k] else 0.0))
+                for c, k in pairs
+            ]
+        )
+        rows_c = sorted({c for c, _ in pairs})
+        rows_k = sorted({k for _, k in pairs})
+        a = np.zeros((len(rows_c) + len(rows_k), len(pairs)))
+        for v, (c, k) in enumerate(pairs):
+            a[rows_c.index(c), v] = 1.0
+            a[len(rows_c) + rows_k.index(k), v] = 1.0
+        b = np.array([surplus[d, c] for c in rows_c] + [need[d, k] for k in rows_k], float)
+        bounds = [(0.0, float(cap[d, c, k])) for c, k in pairs]
+        res = linprog(-w, A_ub=a, b_ub=b, bounds=bounds, method="highs")
+        if res.status != 0:  # pragma: no cover - the zero flow is always feasible
+            raise RuntimeError(f"flow plan failed: {res.message}")
+        x = np.rint(res.x).astype(np.int64)
+        for v, (c, k) in enumerate(pairs):
+            plan[d, c, k] = x[v]
+    return plan
+
+
+def _urban_short(year, need, plan, by_rules, allowed, need_bits, u, dcodes, names) -> None:
+    d = int(np.argmax(need[:, u] - plan[:, :, u].sum(axis=1)))
+    short = int(need[d, u] - plan[d, :, u].sum())
+    cap = capacities(by_rules, allowed, need_bits)[d, :, u]
+    given = ", ".join(f"{names[c]} {int(cap[c]):,}" for c in np.flatnonzero(cap))
+    where = "" if len(dcodes) == 1 else f" in district {int(dcodes[d])}"
+    raise InsufficientCandidates(
+        f"year {year} needs {int(need[d, u]):,} new urban cells{where} but only "
+        f"{int(need[d, u]) - short:,} can come from classes whose demand shrinks and that "
+        f"the rules and the conversion matrix let become urban (cells open to urban by "
+        f"class: {given or 'none'}); lower the urban demand, let more classes shrink, or "
+        "relax [constraints], [[rules]] or [conversion]"
+    )
+
+
+def _factors(conv: np.ndarray, adapt: np.ndarray, out: np.ndarray) -> None:
+    """``out[k, d·K + c]`` = conv[c, k] × D[d, k]: the part of OP fixed for a year."""
+    n_d, n_k = adapt.shape
+    for d in range(n_d):
+        out[:, d * n_k : (d + 1) * n_k] = conv.T * adapt[d][:, None]
+
+
+def codes_map(cls: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Class indices back to raster codes (255 off the land)."""
+    lut = np.full(256, 255, dtype=np.uint8)
+    lut[: len(codes)] = codes
+    return lut[cls]
+
+
+def _demand_fit(target, held, forced, need, tol, dcodes, codes) -> list[dict]:
+    rows = []
+    for d in range(target.shape[0]):
+        for k in range(target.shape[1]):
+            t = int(target[d, k])
+            h = int(held[d, k])
+            rows.append(
+                {
+                    "district": int(dcodes[d]),
+                    "class_code": int(codes[k]),
+                    "demand": t,
+                    "cells": h,
+                    "error": h - t,
+                    "forced": int(forced[d, k]),
+                    "within_tolerance": bool(abs(h - t) <= int(tol[d, k])),
+                    "short": int(need[d, k]),
+                    "reason": (
+                        ""
+                        if need[d, k] <= tol[d, k]
+                        else "no cell of a class with surplus may become this class here "
+                        "(conversion matrix, planning lines or rules)"
+                    ),
+                }
+            )
+    return rows
