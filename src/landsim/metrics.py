@@ -513,6 +513,41 @@ def landscape_metrics(
     return _landscape(ix.maps[0], ix.codes, ix.n, float(cell_size))
 
 
+def new_patch_sizes(before: ArrayLike, after: ArrayLike, code: int) -> NDArray[np.int64]:
+    """Sizes (cells) of the patches of new ``code`` land: 8-connected groups of cells
+    that are ``code`` in ``after`` and were not in ``before``, largest first."""
+    from scipy import ndimage
+
+    a = np.asarray(before)
+    b = np.asarray(after)
+    _check_grid({"before": a, "after": b})
+    new = (b == code) & (a != code)
+    labels, n = ndimage.label(new, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(labels.reshape(-1), minlength=n + 1)[1:].astype(np.int64)
+    return np.sort(sizes)[::-1]
+
+
+def patch_size_summary(sizes: ArrayLike) -> dict[str, Any]:
+    """Number, mean, median, 90th percentile and largest of patch sizes, and the share of
+    the new cells in single-cell patches and in patches of 100 cells or more."""
+    x = np.asarray(sizes, dtype=np.int64)
+    total = int(x.sum())
+    if x.size == 0:
+        return {"patches": 0, "cells": 0}
+    return {
+        "patches": int(x.size),
+        "cells": total,
+        "mean": float(x.mean()),
+        "median": float(np.median(x)),
+        "p90": float(np.percentile(x, 90)),
+        "largest": int(x.max()),
+        "share_in_single_cells": float(x[x == 1].sum() / total),
+        "share_in_patches_100_plus": float(x[x >= 100].sum() / total),
+    }
+
+
 def lee_sallee(a: ArrayLike, b: ArrayLike) -> float:
     """|a ∧ b| / |a ∨ b| of two boolean maps; 1.0 when both are empty."""
     x = np.asarray(a, dtype=bool)

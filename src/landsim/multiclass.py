@@ -95,7 +95,9 @@ def drivers(
     from landsim.suitability.derive import distance_to_class, distance_to_features, slope_degrees
 
     valid = landuse != NODATA
-    names, stack = driver_stack(s, grid, valid) if s.inputs.drivers else ([], [])
+    # A driver with no value on the land is not refused here: the fit drops it with a
+    # warning, as it drops a constant one.
+    names, stack = driver_stack(s, grid, valid, allow_empty=True) if s.inputs.drivers else ([], [])
     run = dict(zip(names, stack, strict=True))
     train = None if before is None else dict(run)
     dx, dy = cell_size_m(grid)
@@ -103,7 +105,9 @@ def drivers(
         key = f"[inputs.derived.{name}]"
         if d.kind == "slope":
             assert d.source is not None
-            dem, ok = read_aligned(s.inputs.drivers[d.source].path, grid, key)
+            dem, ok = read_aligned(
+                s.inputs.drivers[d.source].path, grid, f"inputs.drivers.{d.source}"
+            )
             dem = np.where(ok, dem, np.nan).astype(np.float64)
             # Degrees, unless a scale is given (the default scale is for metres).
             x = slope_degrees(dem, dx, dy) * (d.scale if "scale" in d.model_fields_set else 1.0)
@@ -120,7 +124,7 @@ def drivers(
                 )
         else:
             assert d.path is not None
-            vals, ok = read_aligned(d.path, grid, key)
+            vals, ok = read_aligned(d.path, grid, f"inputs.derived.{name}.path")
             vals = np.where(ok, vals, np.nan)
             x = distance_to_features(vals, d.values, dx, dy, valid, key=key) * d.scale
             run[name] = x
@@ -133,7 +137,9 @@ def drivers(
     return run, train
 
 
-def _suitability(s: Scenario, grid: Grid, landuse: np.ndarray) -> tuple[np.ndarray, Any, list[str]]:
+def _suitability(
+    s: Scenario, grid: Grid, landuse: np.ndarray, n_jobs: int = 1
+) -> tuple[np.ndarray, Any, list[str]]:
     spec = s.suitability
     codes = [c.code for c in s.classes]
     names = [c.name for c in s.classes]
@@ -170,6 +176,7 @@ def _suitability(s: Scenario, grid: Grid, landuse: np.ndarray) -> tuple[np.ndarr
         valid=valid,
         on_too_few=spec.too_few,
         predict_drivers=run,
+        n_jobs=n_jobs,
     )
     return fitted.suitability, fitted, fitted.drivers
 
@@ -404,3 +411,12 @@ TRANSITION_HEADER = ["year", "from_code", "from_class", "to_code", "to_class", "
 
 def fit_summary(inputs: MulticlassInputs) -> dict[str, Any] | None:
     return None if inputs.fitted is None else inputs.fitted.to_json()
+
+
+def fit(s: Scenario, grid: Grid, landuse: np.ndarray, *, n_jobs: int = 1) -> Any:
+    """The scenario's ``[suitability] method = "fit"`` alone, exactly as a run fits it:
+    the :class:`~landsim.suitability.fit.FittedSuitability` (``landsim fit-suitability``
+    writes it for a later ``method = "raster"`` run)."""
+    if s.suitability.method != "fit":
+        raise ValueError(f"suitability method is {s.suitability.method!r}, not 'fit'")
+    return _suitability(s, grid, landuse, n_jobs)[1]

@@ -157,74 +157,88 @@ def propose_all(
     """The roulette for every cell: ``prop`` (class index or 255) and ``score`` (its OP).
 
     Only cells of a ``source`` class (one with a surplus somewhere this year, so one
-    that may give cells) keep a proposal. Row by row, class by class: the OPs of a row
-    are computed for every cell in straight vector loops (the (c, k) and (d, k) factors
-    gathered from ``fac`` first), then the wheel turns per cell; this runs about three
-    times faster than a per-cell loop over classes and gives the same bits as
-    ``_propose_cell``.
+    that may give cells) draw. Row by row, class by class: the row's active cells are
+    listed, their OPs computed in straight loops over that list (the (c, k) and (d, k)
+    factors gathered from ``fac`` first), then the wheel turns per cell. Measured on
+    Wuhan with random suitability, this ran 2.8× faster than a per-cell loop over the
+    classes; it gives the same bits as ``_propose_cell``.
     """
     ny, nx = cls.shape
     n_classes = suit.shape[0]
     for i in prange(ny):
-        ops = np.empty((n_classes, nx), dtype=np.float32)
-        r = np.empty(nx, dtype=np.float32)
-        u = np.empty(nx, dtype=np.float32)
-        f = np.empty(nx, dtype=np.float32)
-        cc = np.empty(nx, dtype=np.intp)
-        gg = np.empty(nx, dtype=np.intp)
-        for j in range(nx):
-            p = i * nx + j
-            r[j] = np.float32(uniform(key, 2 * p + 1))
-            u[j] = np.float32(uniform(key, 2 * p))
-            c = cls[i, j]
-            cc[j] = c if c != NONE else 0
-            gg[j] = dist[i, j] * n_classes + cc[j]
-        for k in range(n_classes):
-            bits = need_bits[k]
-            fk = fac[k]
-            if bits == 0:
-                for j in range(nx):
-                    f[j] = fk[gg[j]]
-            else:
-                for j in range(nx):
-                    ok = ((cell_rules[i, j] & bits) == bits) | (cc[j] == k)
-                    f[j] = fk[gg[j]] * np.float32(ok)
-            w = weights[k]
-            row = ops[k]
-            for j in range(nx):
-                s = suit[k, i, j]
-                n = counts[k, i, j]
-                om = (
-                    w * np.float32(n)
-                    if n > 0
-                    else (r[j] * seed_share if r[j] < s else np.float32(0.0))
-                )
-                row[j] = s * om * f[j]
-        total = np.zeros(nx, dtype=np.float32)
-        for k in range(n_classes):
-            row = ops[k]
-            for j in range(nx):
-                total[j] += row[j]
-        for j in range(nx):
-            u[j] *= total[j]
-        acc = np.zeros(nx, dtype=np.float32)
-        pick = np.full(nx, NONE, dtype=np.uint8)
-        for k in range(n_classes):
-            row = ops[k]
-            for j in range(nx):
-                acc[j] += row[j]
-                if row[j] > 0 and acc[j] >= u[j] and pick[j] == NONE:
-                    pick[j] = k
+        # The row's active cells (on the land, of a source class, free to change, not
+        # done), compacted first: the vector loops below run over them only.
+        jj = np.empty(nx, dtype=np.intp)
+        m = 0
         for j in range(nx):
             prop[i, j] = NONE
             score[i, j] = 0.0
             c = cls[i, j]
-            if c == NONE or not source[c] or done[i, j] or not (cell_rules[i, j] & MAY_CHANGE):
-                continue
-            k = pick[j]
-            if total[j] > 0 and k != NONE and k != c:
+            if c != NONE and source[c] and not done[i, j] and (cell_rules[i, j] & MAY_CHANGE):
+                jj[m] = j
+                m += 1
+        if m == 0:
+            continue
+        ops = np.empty((n_classes, m), dtype=np.float32)
+        r = np.empty(m, dtype=np.float32)
+        u = np.empty(m, dtype=np.float32)
+        f = np.empty(m, dtype=np.float32)
+        cc = np.empty(m, dtype=np.intp)
+        gg = np.empty(m, dtype=np.intp)
+        rr = np.empty(m, dtype=np.uint8)
+        for t in range(m):
+            j = jj[t]
+            p = i * nx + j
+            r[t] = np.float32(uniform(key, 2 * p + 1))
+            u[t] = np.float32(uniform(key, 2 * p))
+            cc[t] = cls[i, j]
+            gg[t] = dist[i, j] * n_classes + cc[t]
+            rr[t] = cell_rules[i, j]
+        for k in range(n_classes):
+            bits = need_bits[k]
+            fk = fac[k]
+            if bits == 0:
+                for t in range(m):
+                    f[t] = fk[gg[t]]
+            else:
+                for t in range(m):
+                    ok = ((rr[t] & bits) == bits) | (cc[t] == k)
+                    f[t] = fk[gg[t]] * np.float32(ok)
+            w = weights[k]
+            row = ops[k]
+            suit_row = suit[k, i]
+            count_row = counts[k, i]
+            for t in range(m):
+                j = jj[t]
+                s = suit_row[j]
+                n = count_row[j]
+                om = (
+                    w * np.float32(n)
+                    if n > 0
+                    else (r[t] * seed_share if r[t] < s else np.float32(0.0))
+                )
+                row[t] = s * om * f[t]
+        total = np.zeros(m, dtype=np.float32)
+        for k in range(n_classes):
+            row = ops[k]
+            for t in range(m):
+                total[t] += row[t]
+        for t in range(m):
+            u[t] *= total[t]
+        acc = np.zeros(m, dtype=np.float32)
+        pick = np.full(m, NONE, dtype=np.uint8)
+        for k in range(n_classes):
+            row = ops[k]
+            for t in range(m):
+                acc[t] += row[t]
+                if row[t] > 0 and acc[t] >= u[t] and pick[t] == NONE:
+                    pick[t] = k
+        for t in range(m):
+            k = pick[t]
+            if total[t] > 0 and k != NONE and k != cc[t]:
+                j = jj[t]
                 prop[i, j] = k
-                score[i, j] = ops[k, j]
+                score[i, j] = ops[k, t]
 
 
 @jit_parallel
@@ -427,13 +441,15 @@ def accept_candidates(ranked, prop, cls, dist, quota, need, surplus, plan, first
 
 @jit
 def apply_conversions(
-    accepted, prop, cls, dist, done, counts, radius, dirty_flag, dirty, flows
-) -> int:
+    accepted, prop, cls, dist, done, counts, radius, dirty_flag, dirty, flows, cell_rules,
+    by_rules,
+) -> int:  # fmt: skip
     """Convert the accepted cells to their proposed class and move the neighbour counts.
 
     Every cell whose window held a converted cell and that may still change this year
     is listed once in ``dirty`` (its roulette must be drawn again); returns how many.
-    ``flows[d, c, k]`` counts the conversions. Serial, in the order given.
+    ``flows[d, c, k]`` counts the conversions and ``by_rules`` (see
+    ``rule_class_counts``) follows them. Serial, in the order given.
     """
     ny, nx = cls.shape
     n_dirty = 0
@@ -446,7 +462,11 @@ def apply_conversions(
         cls[i, j] = new
         done[i, j] = 1
         prop[i, j] = NONE
-        flows[dist[i, j], old, new] += 1
+        d = dist[i, j]
+        flows[d, old, new] += 1
+        b = cell_rules[i, j] & 7
+        by_rules[d, old, b] -= 1
+        by_rules[d, new, b] += 1
         for ii in range(max(i - radius, 0), min(i + radius + 1, ny)):
             for jj in range(max(j - radius, 0), min(j + radius + 1, nx)):
                 if ii == i and jj == j:

@@ -89,3 +89,194 @@ def select_top(potential: np.ndarray, n: int) -> np.ndarray:
     # lexsort: last key is primary; sort by potential descending, then index ascending.
     order = np.lexsort((idx, -flat[idx].astype(np.float64)))
     return np.sort(idx[order[:n]])
+
+
+# --------------------------------------------------------------------------- multi-class
+# Oracles for ``kernels.multiclass``. Class maps hold class indices 0..K-1 and 255 off
+# the land; the constants below are the kernels' own, restated (the tests check them).
+
+NONE = 255
+MAY_CHANGE = 1
+ADAPT_MIN = 1e-6
+ADAPT_MAX = 1e6
+
+
+def class_neighbor_counts(cls: np.ndarray, n_classes: int, radius: int) -> np.ndarray:
+    """``out[k, i, j]``: Moore neighbours of (i, j) within ``radius`` that are of class k.
+
+    A plain loop over every cell's window: cells beyond the grid and off the land (255)
+    count for no class; the centre does not count. int64.
+    """
+    ny, nx = cls.shape
+    out = np.zeros((n_classes, ny, nx), dtype=np.int64)
+    for i in range(ny):
+        for j in range(nx):
+            for ii in range(i - radius, i + radius + 1):
+                for jj in range(j - radius, j + radius + 1):
+                    if (ii, jj) == (i, j) or not (0 <= ii < ny and 0 <= jj < nx):
+                        continue
+                    k = int(cls[ii, jj])
+                    if k != NONE:
+                        out[k, i, j] += 1
+    return out
+
+
+def combined_potential(
+    k: int,
+    c: int,
+    d: int,
+    i: int,
+    j: int,
+    r: float,
+    counts: np.ndarray,
+    suit: np.ndarray,
+    weights: np.ndarray,
+    fac: np.ndarray,
+    seed_share: float,
+) -> np.float32:
+    """OP of class k for cell (i, j) of class c in district d, with seed draw ``r``.
+
+    OP = suit_k × Ω_k × fac[k, d·K + c], where Ω_k = w_k × n_k (``weights`` already carry
+    1 / ((2r+1)² − 1)) when k has neighbours, else r × μ if r < suit_k (a patch seed), else
+    0. The precision is the kernel's: w_k × n_k is a float32 product; numba types μ (a
+    Python float) as float64, so the rest is evaluated in float64, left to right, and
+    rounded once to float32.
+    """
+    n_classes = suit.shape[0]
+    s = np.float32(suit[k, i, j])
+    n = int(counts[k, i, j])
+    r32 = np.float32(r)
+    if n > 0:
+        omega = float(np.float32(weights[k]) * np.float32(n))
+    elif r32 < s:
+        omega = float(r32) * float(seed_share)
+    else:
+        omega = 0.0
+    return np.float32(float(s) * omega * float(fac[k, d * n_classes + c]))
+
+
+def propose(
+    cls: np.ndarray,
+    dist: np.ndarray,
+    done: np.ndarray,
+    counts: np.ndarray,
+    suit: np.ndarray,
+    weights: np.ndarray,
+    fac: np.ndarray,
+    need_bits: np.ndarray,
+    source: np.ndarray,
+    cell_rules: np.ndarray,
+    seed_share: float,
+    key: np.uint64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The roulette, cell by cell: (prop, score), 255 and 0 where a cell proposes nothing.
+
+    A cell proposes only if it is on the land, of a ``source`` class, not ``done`` and
+    not frozen (``cell_rules & MAY_CHANGE``). For cell p = i·nx + j, with
+    r = uniform(key, 2p + 1) (the seed draw), every class k gets OP_k (0 where the rule
+    bits that k needs are missing, except for the cell's own class); with
+    total = Σ OP_k and u = uniform(key, 2p) × total, the pick is the first k with
+    OP_k > 0 whose running sum reaches u. Picking the own class, or total ≤ 0, gives no
+    proposal. The wheel runs in float32 (sums, u and the running sum).
+    """
+    n_classes = suit.shape[0]
+    ny, nx = cls.shape
+    prop = np.full((ny, nx), NONE, dtype=np.uint8)
+    score = np.zeros((ny, nx), dtype=np.float32)
+    for i in range(ny):
+        for j in range(nx):
+            c = int(cls[i, j])
+            rules = int(cell_rules[i, j])
+            if c == NONE or not source[c] or done[i, j] or not rules & MAY_CHANGE:
+                continue
+            p = i * nx + j
+            r = np.float32(uniform(key, np.array([2 * p + 1]))[0])
+            ops = np.zeros(n_classes, dtype=np.float32)
+            for k in range(n_classes):
+                bits = int(need_bits[k])
+                if k == c or rules & bits == bits:
+                    d = int(dist[i, j])
+                    ops[k] = combined_potential(
+                        k, c, d, i, j, r, counts, suit, weights, fac, seed_share
+                    )
+            total = np.float32(0.0)
+            for k in range(n_classes):
+                total = np.float32(total + ops[k])
+            if total <= 0:
+                continue
+            u = np.float32(np.float32(uniform(key, np.array([2 * p]))[0]) * total)
+            running = np.float32(0.0)
+            pick = NONE
+            for k in range(n_classes):
+                running = np.float32(running + ops[k])
+                if ops[k] > 0 and running >= u:
+                    pick = k
+                    break
+            if pick not in (NONE, c):
+                prop[i, j] = pick
+                score[i, j] = ops[pick]
+    return prop, score
+
+
+def adapt_coefficients(
+    adapt: np.ndarray, gap_last: np.ndarray, gap_before: np.ndarray
+) -> np.ndarray:
+    """FLUS's self-adaptive inertia (Liu et al. 2017), element by element, as a new array.
+
+    With G the gap demand − amount, G_last the latest and G_before the one before:
+    |G_last| ≤ |G_before| (the gap did not grow): D stays; G_last < G_before < 0 (the
+    overshoot grew): D × G_before / G_last; 0 < G_before < G_last (the shortfall grew):
+    D × G_last / G_before; any other growth (the sign flipped, or G_before = 0): D stays.
+    Then D is kept within [ADAPT_MIN, ADAPT_MAX]. float64 products, stored as float32.
+    """
+    out = np.array(adapt, dtype=np.float32, copy=True)
+    for d, k in np.ndindex(out.shape):
+        g_last = float(gap_last[d, k])
+        g_before = float(gap_before[d, k])
+        if abs(g_last) <= abs(g_before):
+            continue
+        if g_last < g_before < 0:
+            out[d, k] = np.float32(max(float(out[d, k]) * (g_before / g_last), ADAPT_MIN))
+        elif 0 < g_before < g_last:
+            out[d, k] = np.float32(min(float(out[d, k]) * (g_last / g_before), ADAPT_MAX))
+    return out
+
+
+def accept(
+    ranked: np.ndarray,
+    prop: np.ndarray,
+    cls: np.ndarray,
+    dist: np.ndarray,
+    quota: np.ndarray,
+    need: np.ndarray,
+    surplus: np.ndarray,
+    plan: np.ndarray,
+    first: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy acceptance in rank order: (accepted, quota, need, surplus, plan), the last
+    four as new arrays after the decrements.
+
+    A proposal c → k in district d converts while ``quota[d, k] > 0`` and
+    ``plan[d, c, k] > 0``; each acceptance takes one from quota[d, k], need[d, k],
+    surplus[d, c] and plan[d, c, k]. With ``first`` ≥ 0, class ``first``'s proposals go
+    through the ranking in a sweep of their own before everyone else's.
+    """
+    quota, need, surplus, plan = (np.array(a, copy=True) for a in (quota, need, surplus, plan))
+    nx = cls.shape[1]
+    sweeps = [None] if first < 0 else [True, False]
+    accepted = []
+    for is_first in sweeps:
+        for p in ranked:
+            i, j = divmod(int(p), nx)
+            k = int(prop[i, j])
+            if is_first is not None and (k == first) != is_first:
+                continue
+            c = int(cls[i, j])
+            d = int(dist[i, j])
+            if quota[d, k] > 0 and plan[d, c, k] > 0:
+                quota[d, k] -= 1
+                need[d, k] -= 1
+                surplus[d, c] -= 1
+                plan[d, c, k] -= 1
+                accepted.append(int(p))
+    return np.array(accepted, dtype=np.int64), quota, need, surplus, plan

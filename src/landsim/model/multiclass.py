@@ -37,7 +37,7 @@ from landsim.kernels import multiclass as mk
 from landsim.model.engine import InsufficientCandidates, SimulationResult, YearRecord
 
 # The rounds rank a shortlist of each class's best SHORTLIST × need proposals.
-SHORTLIST = 3
+SHORTLIST = 2
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,7 @@ def simulate_multiclass(
     urban_tol = np.zeros(n_classes, dtype=bool)
     urban_tol[u] = True
 
+    active = None
     for yi, year in enumerate(years[1:], start=1):
         started = [p for p in periods if p.first_year <= year]
         now = started[-1] if started else periods[0]
@@ -210,7 +211,9 @@ def simulate_multiclass(
         n_pool = mk.list_proposals(prop, cls, dist, need, surplus, listed, row_count, pool_buf)
         # The year's flows c → k: as many of the needs as the cells the rules leave can
         # meet (urban first), leaning toward the pairs the roulette proposed most.
-        mk.rule_class_counts(cls, dist, rules, by_rules)
+        if now is not active:
+            active = now
+            mk.rule_class_counts(cls, dist, rules, by_rules)
         pool = pool_buf[:n_pool]
         proposed = np.bincount(
             (flat_dist[pool].astype(np.int64) * n_classes + flat_cls[pool]) * n_classes
@@ -244,7 +247,18 @@ def simulate_multiclass(
             former.append(flat_cls[acc])
             dirty = np.empty(min(ny * nx, len(acc) * window), dtype=np.int64)
             n_dirty = mk.apply_conversions(
-                acc, prop, cls, dist, done, counts, params.radius, dirty_flag, dirty, flows
+                acc,
+                prop,
+                cls,
+                dist,
+                done,
+                counts,
+                params.radius,
+                dirty_flag,
+                dirty,
+                flows,
+                rules,
+                by_rules,
             )
             if not catch_up:
                 # A fresh draw per round: the cells around new conversions see new counts.
@@ -283,7 +297,18 @@ def simulate_multiclass(
                 forced[:, k] += np.bincount(dist.reshape(-1)[acc].astype(np.int64), minlength=n_d)
                 dirty = np.empty(min(ny * nx, len(acc) * window), dtype=np.int64)
                 mk.apply_conversions(
-                    acc, prop, cls, dist, done, counts, params.radius, dirty_flag, dirty, flows
+                    acc,
+                    prop,
+                    cls,
+                    dist,
+                    done,
+                    counts,
+                    params.radius,
+                    dirty_flag,
+                    dirty,
+                    flows,
+                    rules,
+                    by_rules,
                 )
         prop[:] = mk.NONE
 

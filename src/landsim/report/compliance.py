@@ -85,14 +85,19 @@ def compliance(
         for name, layer in layers.items()
     }
     # Violations per year: cells breaking the line that the rules did not permit, by the
-    # year they became urban (one pass over the grid per line).
+    # year they became urban (one pass over the grid per line). A multi-class run also
+    # breaks a no_change line by other changes, which have no urban year: they are in
+    # the final check from the maps only.
     n_years = max(res.class_counts) - res.start_year + 1
+    grew = res.urban_year > 0
     yearly_violations = {
         name: np.bincount(
-            res.urban_year[b & bad].astype(np.int64) - res.start_year, minlength=n_years
+            res.urban_year[b & bad & grew].astype(np.int64) - res.start_year, minlength=n_years
         )
         if layer.enforced
-        else np.bincount(res.urban_year[b].astype(np.int64) - res.start_year, minlength=n_years)
+        else np.bincount(
+            res.urban_year[b & grew].astype(np.int64) - res.start_year, minlength=n_years
+        )
         for name, layer in layers.items()
         if (b := breaks[name]) is not None
     }

@@ -14,14 +14,14 @@ log = logging.getLogger(__name__)
 
 
 def _driver(
-    scenario: Scenario, name: str, grid: Grid, valid: np.ndarray
+    scenario: Scenario, name: str, grid: Grid, valid: np.ndarray, allow_empty: bool = False
 ) -> tuple[np.ndarray, np.ndarray, DriverSpec]:
     """A driver as float64 with its validity mask, its transform's domain checked."""
     spec = scenario.inputs.driver_specs()[name]
     key = f"inputs.drivers.{name}"
     data, ok = read_aligned(spec.path, grid, key)
     ok &= valid
-    if not ok.any():
+    if not ok.any() and not allow_empty:
         raise InputError(
             f"[{key}] {spec.path}: no valid value on the land-use area (all nodata, NaN or "
             "infinite); fix the raster or drop the driver"
@@ -85,13 +85,14 @@ def compute_suitability(scenario: Scenario, grid: Grid, valid: np.ndarray) -> np
 
 
 def driver_stack(
-    scenario: Scenario, grid: Grid, valid: np.ndarray
+    scenario: Scenario, grid: Grid, valid: np.ndarray, allow_empty: bool = False
 ) -> tuple[list[str], list[np.ndarray]]:
     """Every driver of the scenario as the logistic model reads it (transformed, then
-    scaled), float64, NaN where the driver has no value: the design matrix of a fit."""
+    scaled), float64, NaN where the driver has no value: the design matrix of a fit.
+    ``allow_empty``: a driver with no value on the land is all NaN instead of refused."""
     names, out = [], []
     for name in scenario.inputs.driver_specs():
-        x, ok, spec = _driver(scenario, name, grid, valid)
+        x, ok, spec = _driver(scenario, name, grid, valid, allow_empty)
         if spec.transform == "log1p":
             x = np.log1p(np.where(ok, x, 0.0))
         elif spec.transform == "sqrt":
