@@ -173,7 +173,7 @@ def forced_eligible(pb: Problem, k: int, plan: np.ndarray) -> np.ndarray:
                 and not pb.done[i, j]
                 and pb.fac[k, d * n_k + c] > 0
                 and bool(rules & mk.MAY_CHANGE)
-                and rules & bits == bits
+                and (rules & bits) == bits
                 and plan[d, c, k] > 0
             )
     return out
@@ -251,7 +251,7 @@ def test_class_neighbor_counts_large_radius_uint16() -> None:
 # --------------------------------------------------------------------------- the roulette
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(pb=problems())
 def test_propose_all_matches_reference(pb: Problem) -> None:
     """Every cell's proposal and score equal the cell-by-cell oracle bit for bit."""
@@ -261,7 +261,7 @@ def test_propose_all_matches_reference(pb: Problem) -> None:
     assert_array_equal(score.view(np.uint32), ref_score.view(np.uint32))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(pb=problems(), data=st.data())
 def test_propose_cells_matches_reference(pb: Problem, data: st.DataObject) -> None:
     """The listed cells (a random subset, in random order) get the oracle's proposal and
@@ -292,11 +292,13 @@ def wheel_edge_case() -> tuple[Problem, int]:
     """
     for key in range(10_000):
         big_u = np.float32(reference.uniform(np.uint64(key), np.array([0]))[0])
-        if not 0.2 < big_u < 0.8:
+        if not 0.2 < big_u < 0.6:  # s0 below 1, like a suitability
             continue
         s1 = np.float32(0.5)
         s0 = np.float32(float(big_u) * 0.5 / (1.0 - float(big_u)))
-        for _ in range(8):
+        for _ in range(16):
+            s0 = np.nextafter(s0, np.float32(0.0))
+        for _ in range(32):
             u32 = np.float32(big_u * np.float32(s0 + s1))
             u64 = float(big_u) * (float(s0) + float(s1))
             if u32 <= s0 < u64:  # float32: own class (no proposal); float64: class 1
@@ -331,14 +333,6 @@ def test_wheel_edge_case_oracle_and_propose_all() -> None:
     assert prop[0, 0] == NONE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="propose_cells (_propose_cell) sums the OPs as float64 before rounding (numba "
-    "unifies `total` and `v` to float64 because _op returns float64), while propose_all "
-    "sums float32 OPs in float32; where u falls within rounding of a class boundary they "
-    "pick different classes, against propose_all's docstring ('gives the same bits as "
-    "_propose_cell')",
-)
 def test_propose_cells_equals_propose_all_on_wheel_edge() -> None:
     """``propose_cells`` must pick what ``propose_all`` picks on the same cell and key."""
     pb, _ = wheel_edge_case()
@@ -439,7 +433,6 @@ def test_patch_seed_only_below_suitability() -> None:
     always (class 0's OP is tiny)."""
     pb = seeding_problem(0.3)
     prop, score = run_propose_all(pb)
-    nx = pb.cls.shape[1]
     r = np.array([pb.seed_draw(p) for p in range(pb.cls.size)], np.float32).reshape(pb.cls.shape)
     s = pb.suit[1]
     seeded = prop == 1
@@ -453,7 +446,6 @@ def test_patch_seed_only_below_suitability() -> None:
     could = (r < s) & (pb.counts[2] == 0) & (r >= pb.suit[2])
     assert np.mean(seeded[could]) > 0.99
     assert_array_equal(prop, pb.reference()[0])
-    assert nx == 30
 
 
 def test_no_patch_seed_without_seed_share() -> None:
@@ -484,6 +476,7 @@ def test_conversion_matrix_forbids_and_costs() -> None:
         c_of = pb.cls.astype(np.int64)
         land = pb.cls != NONE
         found_proposals += int((prop != NONE).sum())
+        forced = [run_forced(pb, k, plan)[0] for k in range(n_k)]
         for d in range(2):
             for c in range(n_k):
                 for k in range(n_k):
@@ -491,8 +484,7 @@ def test_conversion_matrix_forbids_and_costs() -> None:
                         continue
                     where = land & (c_of == c) & (pb.dist == d)
                     assert not np.any(prop[where] == k)
-                    fprop, _ = run_forced(pb, k, plan)
-                    assert not np.any(fprop[where] == k)
+                    assert not np.any(forced[k][where] == k)
     assert found_proposals > 100
     # Cost: the same cells, conv 1 against conv 0.5.
     pb = make_problem((12, 15), n_k, 2, 1, seed=3, key=3)
@@ -688,18 +680,27 @@ def test_collect_candidates_against_sort(pl: Pool) -> None:
 @settings(max_examples=150, deadline=None)
 @given(pl=pools(), data=st.data())
 def test_accept_candidates_matches_reference(pl: Pool, data: st.DataObject) -> None:
-    """Greedy acceptance, urban-first sweep or none: the same cells in the same order and
-    the same decremented quota, need, surplus and plan as the oracle."""
-    n_k = pl.quota.shape[1]
+    """Greedy acceptance, urban-first sweep or none, with urban's reservation: the same
+    cells in the same order and the same decremented quota, plan and urban room as the
+    oracle."""
+    n_d, n_k = pl.quota.shape
     first = data.draw(st.integers(-1, n_k - 1), label="first")
+    urban = data.draw(st.integers(0, n_k - 1), label="urban")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    rules = rng.integers(0, 8, size=pl.cls.shape).astype(np.uint8)
+    room = rng.integers(0, 6, size=(n_d, n_k)).astype(np.int64)
     flat_prop = pl.prop.reshape(-1)
     ranked = pl.pool[flat_prop[pl.pool] != NONE]
     want, *want_arrays = reference.accept(
-        ranked, pl.prop, pl.cls, pl.dist, pl.quota, pl.need, pl.surplus, pl.plan, first
+        ranked, pl.prop, pl.cls, pl.dist, rules, pl.quota, pl.plan, room, urban, first
     )
-    arrays = [a.copy() for a in (pl.quota, pl.need, pl.surplus, pl.plan)]
+    arrays = [a.copy() for a in (pl.quota, pl.plan, room)]
     out = np.full(max(len(ranked), 1), -7, dtype=np.int64)
-    m = mk.accept_candidates(ranked, pl.prop, pl.cls, pl.dist, *arrays, first, out)
+    m = mk.accept_candidates(
+        ranked, pl.prop, pl.cls, pl.dist, rules, arrays[0], arrays[1], arrays[2], urban, first,
+        out,
+    )  # fmt: skip
     assert_array_equal(out[:m], want)
     for got, ref in zip(arrays, want_arrays, strict=True):
         assert_array_equal(got, ref)
@@ -711,30 +712,41 @@ def test_accept_candidates_matches_reference(pl: Pool, data: st.DataObject) -> N
 
 def test_accept_candidates_urban_first_by_hand() -> None:
     """Two cells of class 0 ranked [→ forest (2), → urban (1)]: without a first class
-    they convert in rank order; with urban first, urban's goes first. The kernel trusts
-    the plan (here one cell each), not the surplus, which it only counts down."""
+    they convert in rank order; with urban first, urban's goes first. With both cells
+    open to urban and one planned for urban, forest may take a cell only while another
+    stays for urban."""
     cls = np.zeros((1, 2), np.uint8)
     dist = np.zeros((1, 2), np.uint16)
     prop = np.array([[2, 1]], np.uint8)
     ranked = np.array([0, 1], np.int64)
+    free = np.zeros((1, 2), np.uint8)  # not open to urban: no reservation
     for first, order in ((-1, [0, 1]), (1, [1, 0]), (2, [0, 1])):
         quota = np.array([[0, 1, 1]], np.int64)
-        need = quota.copy()
-        surplus = np.array([[1, 0, 0]], np.int64)
         plan = np.zeros((1, 3, 3), np.int64)
         plan[0, 0, 1] = plan[0, 0, 2] = 1
+        room = np.zeros((1, 3), np.int64)
         out = np.empty(2, np.int64)
-        m = mk.accept_candidates(ranked, prop, cls, dist, quota, need, surplus, plan, first, out)
+        m = mk.accept_candidates(ranked, prop, cls, dist, free, quota, plan, room, 1, first, out)
         assert out[:m].tolist() == order
-        assert quota.tolist() == need.tolist() == [[0, 0, 0]]
-        assert surplus[0, 0] == -1
+        assert quota.tolist() == [[0, 0, 0]]
         assert not plan.any()
+    # Both cells open to urban, room 1 for the one planned urban cell: forest (ranked
+    # first) must not take it; urban takes its cell, forest gets nothing.
+    open_ = np.full((1, 2), 3, np.uint8)
+    quota = np.array([[0, 1, 1]], np.int64)
+    plan = np.zeros((1, 3, 3), np.int64)
+    plan[0, 0, 1] = plan[0, 0, 2] = 1
+    room = np.array([[1, 0, 0]], np.int64)
+    out = np.empty(2, np.int64)
+    m = mk.accept_candidates(ranked, prop, cls, dist, open_, quota, plan, room, 1, -1, out)
+    assert out[:m].tolist() == [1]
+    assert room.tolist() == [[0, 0, 0]]
     # No quota left for urban: its proposal is skipped, the forest one still converts.
     quota = np.array([[0, 0, 1]], np.int64)
     plan = np.ones((1, 3, 3), np.int64)
     out = np.empty(2, np.int64)
     m = mk.accept_candidates(
-        ranked, prop, cls, dist, quota, quota.copy(), np.ones((1, 3), np.int64), plan, 1, out
+        ranked, prop, cls, dist, free, quota, plan, np.zeros((1, 3), np.int64), 1, 1, out
     )
     assert out[:m].tolist() == [0]
 
@@ -802,24 +814,10 @@ def test_apply_conversions(pb: Problem, data: st.DataObject) -> None:
     still_open = window & (new != NONE) & (done == 0)
     accepted = set(acc.tolist())
     assert set(listed) - accepted == set(np.flatnonzero(still_open).tolist())
-    # The converted cells listed: exactly those in the window of an earlier conversion.
-    earlier: set[int] = set()
-    for t, p in enumerate(acc.tolist()):
-        i, j = divmod(p, nx)
-        for q in acc[t + 1 :].tolist():
-            qi, qj = divmod(q, nx)
-            if max(abs(qi - i), abs(qj - j)) <= r:
-                earlier.add(q)
-    assert set(listed) & accepted == earlier
+    # A converted cell is never listed, whatever its place in the batch.
+    assert not set(listed) & accepted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_conversions lists a converted cell as dirty when it lies in the window "
-    "of a cell converted before it in the same batch (it is not done yet at that point); "
-    "harmless (propose_cells skips done cells) but against its docstring ('may still "
-    "change this year')",
-)
 def test_apply_conversions_dirty_excludes_converted() -> None:
     """Two neighbours converted in one batch: neither should be listed as dirty."""
     cls = np.zeros((1, 2), np.uint8)
@@ -887,24 +885,30 @@ def test_plan_flows_properties(n_d: int, n_k: int, seed: int) -> None:
     surplus = np.minimum(np.maximum(-delta, 0), held).astype(np.int64)
     proposed = rng.integers(0, 20, size=(n_d, n_k, n_k)).astype(np.int64)
     proposed[rng.random(proposed.shape) < 0.5] = 0
-    args = [a.copy() for a in (need, surplus, cap, proposed)]
+    movable = by_rules[:, :, 1::2].sum(axis=2)
+    args = [a.copy() for a in (need, surplus, cap, movable, proposed)]
     plan = plan_flows(*args, u)
-    for a, b in zip(args, (need, surplus, cap, proposed), strict=True):
+    for a, b in zip(args, (need, surplus, cap, movable, proposed), strict=True):
         assert_array_equal(a, b)  # inputs untouched
     assert plan.dtype == np.int64
     assert plan.shape == cap.shape
     assert np.all(plan >= 0)
     assert np.all(plan <= cap)
-    assert np.all(plan.sum(axis=2) <= surplus)
-    assert np.all(plan.sum(axis=1) <= need)
+    assert np.all(plan.sum(axis=2) <= movable)
+    # Net change per class: a growing class gains at most its need, a shrinking one loses
+    # at most its surplus, a steady one passes on what it receives.
+    change = plan.sum(axis=1) - plan.sum(axis=2)
+    net = need - surplus
+    assert np.all(np.where(net > 0, (change >= 0) & (change <= net), True))
+    assert np.all(np.where(net < 0, (change <= 0) & (change >= net), True))
+    assert np.all(np.where(net == 0, change == 0, True))
     for d in range(n_d):
         assert np.all(np.diag(plan[d]) == 0)
-        flow_u = int(plan[d, :, u].sum())
+        # Urban gets at least what direct flows from shrinking classes allow (passing
+        # cells on through other classes can only add to it).
+        flow_u = int(change[d, u])
         best = max_urban_flow(int(need[d, u]), surplus[d], cap[d, :, u], u)
-        assert flow_u == best
-        caps = np.minimum(cap[d, :, u], surplus[d])
-        caps[u] = 0
-        assert best == min(int(need[d, u]), int(caps.sum()))
+        assert flow_u >= best
 
 
 def test_plan_flows_urban_before_others() -> None:
@@ -916,7 +920,8 @@ def test_plan_flows_urban_before_others() -> None:
     cap[0, 0, 1] = cap[0, 0, 2] = cap[0, 3, 2] = 10
     proposed = np.zeros((1, 4, 4), np.int64)
     proposed[0, 0, 2] = 50  # the roulette prefers cropland → forest
-    plan = plan_flows(need, surplus, cap, proposed, 1)
+    movable = np.full((1, 4), 100, np.int64)
+    plan = plan_flows(need, surplus, cap, movable, proposed, 1)
     assert plan[0, 0, 1] == 5
     assert plan[0, 3, 2] == 4
     assert plan[0, 0, 2] == 0

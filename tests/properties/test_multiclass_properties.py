@@ -11,9 +11,19 @@ reproducible from what it prints.
 
 The demand is *realisable*: it is counted, year by year, on a shadow map to which random
 conversions are applied that the matrix and the period's rules allow (a cell converts
-at most once a year, as in the engine). Urban's growth is kept to what the cells open to
-urban could give even if every other class's gain took those cells first, so urban's
-demand can be met on any path the engine takes.
+at most once a year, as in the engine). Urban's demand must then be met exactly on
+whatever path the engine takes, so the shadow keeps to what the engine promises to
+handle: urban's *feeders* (the classes the matrix lets become urban) never grow, and a
+feeder loses in all, per district, no more cells than it has open to urban at the start
+in every period. Then in every year each feeder's cells open to urban number at least its
+surplus, so no other class's gain can use up the cells urban was planned to take, and no
+chain (A → urban while B → A) is needed. The other classes may fall short (the engine
+says why); a second property runs a population-driven demand from
+``demand.classes.population_class_demand``, which every class must meet exactly.
+
+Two realisable demands outside that regime once made the engine refuse urban (no chain
+through another class; another class taking urban's only cells); they are kept as
+minimal cases at the end of the file.
 """
 
 from __future__ import annotations
@@ -21,10 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
+from landsim.demand.classes import ClassDemand, check_sources, population_class_demand
 from landsim.kernels import multiclass as mk
 from landsim.model.engine import SimulationResult
 from landsim.model.multiclass import (
@@ -106,6 +118,40 @@ def need_bits_of(kinds: np.ndarray) -> np.ndarray:
     ).astype(np.uint8)
 
 
+def start_map(
+    rng: np.random.Generator, shape: tuple[int, int], codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(class index map with -1 off the land, valid mask, code map with NODATA): classes
+    in patches with noise, some nodata in patches and scattered."""
+    ny, nx = shape
+    k_all = len(codes)
+    share = rng.dirichlet(np.ones(k_all))
+    f = int(rng.integers(1, 6))
+    coarse = rng.choice(k_all, size=(-(-ny // f), -(-nx // f)), p=share)
+    cls = np.kron(coarse, np.ones((f, f), dtype=np.int64))[:ny, :nx]
+    noise = rng.random(shape) < rng.uniform(0.0, 0.5)
+    cls = np.where(noise, rng.choice(k_all, size=shape, p=share), cls)
+    valid = ~(blobs(rng, shape, rng.uniform(0.0, 0.15)) | (rng.random(shape) < 0.03))
+    cls = np.where(valid, cls, -1)
+    landuse = np.where(valid, codes[np.maximum(cls, 0)], NODATA).astype(np.uint8)
+    return cls, valid, landuse
+
+
+def district_map(rng: np.random.Generator, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(district codes per cell, 0 off the land; the sorted codes): 1..3 districts in
+    vertical strips or random blocks."""
+    ny, nx = valid.shape
+    n_d = int(rng.integers(1, 4))
+    district_codes = np.sort(rng.choice(np.arange(1, 50), size=n_d, replace=False))
+    if rng.random() < 0.5:
+        idx = np.minimum(np.arange(nx) * n_d // nx, n_d - 1)[None, :].repeat(ny, axis=0)
+    else:
+        b = int(rng.integers(3, 9))
+        coarse = rng.integers(0, n_d, size=(-(-ny // b), -(-nx // b)))
+        idx = np.kron(coarse, np.ones((b, b), dtype=np.int64))[:ny, :nx]
+    return np.where(valid, district_codes[idx], 0).astype(np.int64), district_codes.astype(np.int64)
+
+
 def build_case(
     shape: tuple[int, int],
     n_classes: int,
@@ -125,16 +171,7 @@ def build_case(
         kinds[(u + 1) % k_all] = mk.CONSTRUCTION
     need_bits = need_bits_of(kinds)
 
-    # The start map: classes in patches, with noise; some nodata.
-    share = rng.dirichlet(np.ones(k_all))
-    f = int(rng.integers(1, 6))
-    coarse = rng.choice(k_all, size=(-(-ny // f), -(-nx // f)), p=share)
-    cls = np.kron(coarse, np.ones((f, f), dtype=np.int64))[:ny, :nx]
-    noise = rng.random(shape) < rng.uniform(0.0, 0.5)
-    cls = np.where(noise, rng.choice(k_all, size=shape, p=share), cls)
-    valid = ~(blobs(rng, shape, rng.uniform(0.0, 0.15)) | (rng.random(shape) < 0.03))
-    cls = np.where(valid, cls, -1)
-    landuse = np.where(valid, codes[np.maximum(cls, 0)], NODATA).astype(np.uint8)
+    cls, valid, landuse = start_map(rng, shape, codes)
 
     # The conversion matrix: urban's row all 0.
     allowed = rng.random((k_all, k_all)) < rng.uniform(0.3, 0.9)
@@ -142,26 +179,12 @@ def build_case(
     np.fill_diagonal(allowed, False)
     cost = rng.choice(np.array([0.0, 0.0, 0.3, 0.7], np.float32), size=(k_all, k_all))
 
-    # Districts: vertical strips or random blocks, codes sorted; 0 off the land.
-    if with_districts:
-        n_d = int(rng.integers(1, 4))
-        district_codes = np.sort(rng.choice(np.arange(1, 50), size=n_d, replace=False))
-        if rng.random() < 0.5:
-            idx = np.minimum(np.arange(nx) * n_d // nx, n_d - 1)[None, :].repeat(ny, axis=0)
-        else:
-            b = int(rng.integers(3, 9))
-            coarse_d = rng.integers(0, n_d, size=(-(-ny // b), -(-nx // b)))
-            idx = np.kron(coarse_d, np.ones((b, b), dtype=np.int64))[:ny, :nx]
-        districts = np.where(valid, district_codes[idx], 0).astype(np.int64)
-    else:
+    districts, district_codes = district_map(rng, valid) if with_districts else (None, None)
+    if district_codes is None:
         district_codes = np.array([0], dtype=np.int64)
-        districts = None
-    dist = (
-        np.zeros(shape, np.int64)
-        if districts is None
-        else np.searchsorted(district_codes, districts)
-    )
-    dist = np.where(valid, dist, 0)
+    dist = np.zeros(shape, np.int64)
+    if districts is not None:
+        dist = np.where(valid, np.searchsorted(district_codes, districts), 0)
     n_d = len(district_codes)
 
     # Periods: frozen cells, no-construction cells, urban candidates.
@@ -193,48 +216,42 @@ def build_case(
         np.add.at(out, (dist[valid], c[valid]), 1)
         return out
 
+    # Urban's feeders are the classes the matrix lets become urban. The demand never asks
+    # a feeder to grow, and a feeder loses in all no more cells (per district) than it
+    # has open to urban at the start in every period.
+    feeder = allowed[:, u]
+    flat_dist = dist.reshape(-1)
+    flat_valid = valid.reshape(-1)
+    start = np.maximum(cls, 0).reshape(-1)
+    open_bits = mk.MAY_CHANGE | mk.MAY_BECOME_URBAN
+    room = np.full((n_d, k_all), np.iinfo(np.int64).max, dtype=np.int64)
+    for p in periods:
+        ok = flat_valid & ((p.cell_rules.reshape(-1) & open_bits) == open_bits)
+        open_cells = np.zeros((n_d, k_all), dtype=np.int64)
+        np.add.at(open_cells, (flat_dist[ok], start[ok]), 1)
+        room = np.minimum(room, open_cells)
+    lost = np.zeros((n_d, k_all), dtype=np.int64)
     shadow = cls.copy()
+    flat = shadow.reshape(-1)
     cells = [tally(shadow)]
     path = [shadow.copy()]
-    urban_budget = None
     for year in years[1:]:
-        rules = period(year).cell_rules
-        free = np.flatnonzero((rules.reshape(-1) & mk.MAY_CHANGE) > 0)
-        # Urban's budget this year: what the cells open to urban hold, less every other
-        # conversion this year (which the engine might route through those cells).
+        rules = period(year).cell_rules.reshape(-1)
+        free = np.flatnonzero((rules & mk.MAY_CHANGE) > 0)
         n_conv = int(rng.integers(0, max(1, len(free) // 4) + 1))
-        flat = shadow.reshape(-1)
-        order = rng.permutation(free)[:n_conv]
-        urban_open = (rules.reshape(-1) & mk.MAY_BECOME_URBAN) > 0
-        moved_other = 0
-        plans = []
-        for p in order.tolist():
-            c = int(flat[p])
+        for q in rng.permutation(free)[:n_conv].tolist():
+            c, d = int(flat[q]), int(flat_dist[q])
+            if feeder[c] and lost[d, c] >= room[d, c]:
+                continue
             targets = [
                 k
                 for k in range(k_all)
-                if allowed[c, k] and (int(rules.reshape(-1)[p]) & need_bits[k]) == need_bits[k]
+                if allowed[c, k] and not feeder[k] and (rules[q] & need_bits[k]) == need_bits[k]
             ]
             if not targets:
                 continue
-            plans.append((p, int(rng.choice(targets))))
-        # Urban's gains may use at most what the open cells could give even if every
-        # other conversion of the year took one of them (per district).
-        urban_budget = np.zeros(n_d, dtype=np.int64)
-        flat_dist = dist.reshape(-1)
-        for d in range(n_d):
-            srcs = urban_open & (flat_dist == d) & valid.reshape(-1) & allowed[flat.clip(0), u]
-            srcs &= (rules.reshape(-1) & mk.MAY_CHANGE) > 0
-            moved_other = sum(1 for p, k in plans if k != u and flat_dist[p] == d)
-            urban_budget[d] = max(int(srcs.sum()) - moved_other, 0)
-        used = np.zeros(n_d, dtype=np.int64)
-        for p, k in plans:
-            d = int(flat_dist[p])
-            if k == u:
-                if used[d] >= urban_budget[d]:
-                    continue
-                used[d] += 1
-            flat[p] = k
+            flat[q] = int(rng.choice(targets))
+            lost[d, c] += 1
         cells.append(tally(shadow))
         path.append(shadow.copy())
     demand = ClassDemandArrays(
@@ -357,16 +374,30 @@ def check_run(case: Case, res: SimulationResult) -> int:
             assert row["cells"] == held[d, k]
             assert row["error"] == held[d, k] - target[d, k]
             assert row["short"] == max(target[d, k] - held[d, k], 0)
-            assert row["within_tolerance"] == (abs(row["error"]) <= tol)
+            # A class holding extra cells is within tolerance when every short class of its
+            # district is (it kept what they, within theirs, did not take).
+            err_d = held[d] - target[d]
+            tol_d = np.where(
+                np.arange(len(codes)) == case.u,
+                0,
+                np.floor(case.params.tolerance * target[d]).astype(np.int64),
+            )
+            shorts_ok = bool(np.all((err_d >= 0) | (-err_d <= tol_d)))
+            assert row["within_tolerance"] == (
+                abs(row["error"]) <= tol or (row["error"] > 0 and shorts_ok)
+            )
             if row["short"] > tol:
                 assert row["reason"], row
                 n_short += 1
             if k == case.u:
                 assert row["within_tolerance"]
         for d in range(len(case.district_codes)):
+            # A class holds more than its demand only for cells another class lacks
+            # (that class may be within its own, larger, tolerance: then no reason).
             mine = [r for r in rows if r["district"] == case.district_codes[d]]
-            if any(not r["within_tolerance"] for r in mine):
-                assert any(r["reason"] for r in mine), mine
+            assert sum(r["error"] for r in mine) == 0
+            if any(r["error"] > 0 for r in mine):
+                assert any(r["short"] > 0 for r in mine), mine
     return n_short
 
 
@@ -395,7 +426,7 @@ def same_result(a: SimulationResult, b: SimulationResult) -> None:
 # --------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=SLOW)
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
 @given(case=cases())
 def test_multiclass_run_invariants(case: Case) -> None:
     """On a realisable demand: urban met exactly every year, every class within its
@@ -426,3 +457,137 @@ def test_another_member_gives_another_map() -> None:
     check_run(case, b)
     assert not np.array_equal(a.final, b.final)
     same_result(case.run(member=0), a)
+
+
+def population_case(
+    shape: tuple[int, int], n_classes: int, n_years: int, with_districts: bool, seed: int
+) -> Case:
+    """A demand from ``demand.classes.population_class_demand``: urban grows by a random
+    series, every other class (but a fixed one, perhaps) gives cells in proportion. Every
+    land cell may become urban, except frozen cells of the fixed class."""
+    rng = np.random.default_rng(seed)
+    codes = np.sort(rng.choice(np.arange(1, 60), size=n_classes, replace=False)).astype(np.uint8)
+    u = int(rng.integers(0, n_classes))
+    kinds = np.zeros(n_classes, dtype=np.uint8)
+    kinds[u] = mk.URBAN
+    cls, valid, landuse = start_map(rng, shape, codes)
+    districts, _ = district_map(rng, valid) if with_districts else (None, None)
+    fixed = int(rng.integers(0, n_classes))
+    fixed_codes = set() if fixed == u else {int(codes[fixed])}
+    allowed = rng.random((n_classes, n_classes)) < 0.5
+    allowed[:, u] = True
+    allowed[u] = False
+    np.fill_diagonal(allowed, False)
+    start_urban = int((cls == u).sum())
+    # Every district's share of the gain is at most the whole gain: keep that within the
+    # cells of the classes that give, in the district with the fewest.
+    gives = valid & (cls != u) & (cls != (u if fixed_codes == set() else fixed))
+    by_district = np.zeros(valid.shape, np.int64) if districts is None else districts
+    room = min(int((gives & (by_district == d)).sum()) for d in np.unique(by_district[valid]))
+    gains = np.cumsum(rng.integers(0, room // (4 * n_years) + 1, size=n_years))
+    gains[0] = 0
+    series = {START + i: start_urban + int(g) for i, g in enumerate(gains)}
+    d = population_class_demand(
+        landuse, series, [int(c) for c in codes], int(codes[u]), districts, start_year=START,
+        fixed=fixed_codes,
+    )  # fmt: skip
+    demand = ClassDemandArrays(d.years, d.district_codes, np.asarray(d.cells))
+    rules = np.where(valid, 7, 0).astype(np.uint8)
+    if fixed_codes:
+        rules[(cls == fixed) & blobs(rng, shape, 0.5)] = 0
+    suit = np.where(valid[None], rng.random((n_classes, *shape)), 0).astype(np.float32)
+    diag = allowed.copy()
+    np.fill_diagonal(diag, allowed.any(axis=1))
+    params = MulticlassParameters(
+        class_codes=codes,
+        weights=rng.uniform(0.1, 1.0, size=n_classes).astype(np.float32),
+        allowed=diag.astype(np.uint8),
+        cost=np.zeros((n_classes, n_classes), np.float32),
+        target_kind=kinds,
+        urban_index=u,
+        radius=int(rng.integers(1, 3)),
+        rounds=int(rng.integers(1, 5)),
+        tolerance=0.0,
+        seed=int(rng.integers(0, 1000)),
+    )
+    call = f"population_case({shape}, {n_classes}, {n_years}, {with_districts}, {seed})"
+    return Case(
+        landuse, codes, u, kinds, allowed, [MulticlassPeriod(START, rules, suit)], districts,
+        np.asarray(d.district_codes), demand, params, [], call,
+    )  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=SLOW)
+@given(
+    shape=st.tuples(st.integers(20, 40), st.integers(20, 40)),
+    n_classes=st.integers(3, 6),
+    n_years=st.integers(2, 5),
+    with_districts=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_population_demand_met_exactly(
+    shape: tuple[int, int], n_classes: int, n_years: int, with_districts: bool, seed: int
+) -> None:
+    """A population-driven class demand, every source free to become urban: the run
+    keeps every invariant and meets every class's demand exactly (urban takes only from
+    the classes that shrink, each by what it gives)."""
+    case = population_case(shape, n_classes, n_years, with_districts, seed)
+    res = case.run()
+    assert check_run(case, res) == 0
+    for rec in res.records:
+        assert all(r["error"] == 0 for r in rec.demand_fit or ())
+
+
+# --------------------------------------------------------------------------- known failures
+
+
+def tiny_params(allowed: list[list[int]], **changes: object) -> MulticlassParameters:
+    """Class codes 1..K, class 1 (index 0) urban, the rest plain; the matrix's diagonal
+    set as ``landsim.multiclass.parameters`` sets it."""
+    a = np.array(allowed, dtype=np.uint8)
+    n = len(a)
+    np.fill_diagonal(a, a.any(axis=1))
+    return MulticlassParameters(
+        class_codes=np.arange(1, n + 1, dtype=np.uint8),
+        weights=np.ones(n, np.float32),
+        allowed=a,
+        cost=np.zeros((n, n), np.float32),
+        target_kind=np.array([mk.URBAN] + [0] * (n - 1), np.uint8),
+        urban_index=0,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def test_urban_fed_through_a_chain() -> None:
+    """Urban (1) may come from A (2) only, B (3) may become A only. Map [A, B]; demand
+    urban +1, A ±0, B −1: A → urban and B → A meet it, one conversion per cell."""
+    allowed = [[0, 0, 0], [1, 0, 0], [0, 1, 0]]
+    cells = np.array([[[0, 1, 1]], [[1, 1, 0]]], np.int64)
+    demand = ClassDemandArrays(np.array([2020, 2021]), np.array([0]), cells)
+    check_sources(
+        ClassDemand(demand.years, demand.district_codes, np.array([1, 2, 3]), cells, "test"),
+        np.array(allowed, bool),
+        ["urban", "a", "b"],
+    )
+    period = MulticlassPeriod(2020, np.full((1, 2), 7, np.uint8), np.ones((3, 1, 2), np.float32))
+    lu = np.array([[2, 3]], np.uint8)
+    res = simulate_multiclass(lu, demand, tiny_params(allowed), [period], [2020, 2021])
+    assert_array_equal(res.final, [[1, 2]])
+
+
+@pytest.mark.parametrize("rounds", [1, 4])
+def test_other_class_does_not_take_urbans_only_cells(rounds: int) -> None:
+    """1×5 cropland (2); only cells 0 and 1 are open to urban (1); forest (3) suits them
+    best. Demand urban +2, forest +3, cropland −5: urban must take cells 0 and 1, forest
+    the other three."""
+    allowed = [[0, 0, 0], [1, 0, 1], [0, 0, 0]]
+    cells = np.array([[[0, 5, 0]], [[2, 0, 3]]], np.int64)
+    demand = ClassDemandArrays(np.array([2020, 2021]), np.array([0]), cells)
+    rules = np.array([[7, 7, 5, 5, 5]], np.uint8)  # cells 2..4: not open to urban
+    suit = np.zeros((3, 1, 5), np.float32)
+    suit[0] = 0.01
+    suit[2] = [1.0, 1.0, 0.1, 0.1, 0.1]
+    lu = np.full((1, 5), 2, np.uint8)
+    params = tiny_params(allowed, rounds=rounds)
+    res = simulate_multiclass(lu, demand, params, [MulticlassPeriod(2020, rules, suit)], [2021])
+    assert_array_equal(res.final, [[1, 1, 3, 3, 3]])

@@ -36,6 +36,7 @@ NONE = 255
 MAY_CHANGE = 1  # not inside a no_change line
 MAY_BECOME_URBAN = 2  # the period's urban candidate mask
 MAY_BECOME_CONSTRUCTION = 4  # not inside a no_construction (or no_change) line
+URBAN_OPEN = MAY_CHANGE | MAY_BECOME_URBAN
 # target_kind values per class
 PLAIN, URBAN, CONSTRUCTION = 0, 1, 2
 # Score histogram: the top 14 bits of a positive float32 (exponent and 6 mantissa bits)
@@ -127,13 +128,13 @@ def _propose_cell(
     n_classes = suit.shape[0]
     g = dist[i, j] * n_classes + c
     r = np.float32(uniform(key, 2 * p + 1))
+    # Sums in float32 of the float32-rounded OPs, as propose_all adds them.
     total = np.float32(0.0)
     for k in range(n_classes):
-        v = np.float32(0.0)
+        ops[k] = 0.0
         if _may(rules, need_bits[k], c, k):
-            v = _op(k, c, g, i, j, r, counts, suit, weights, fac, seed_share)
-        ops[k] = v
-        total += v
+            ops[k] = _op(k, c, g, i, j, r, counts, suit, weights, fac, seed_share)
+        total += ops[k]
     if total <= 0.0:
         return
     u = np.float32(uniform(key, 2 * p)) * total
@@ -300,11 +301,11 @@ def _useful(p, flat_prop, flat_cls, flat_dist, plan) -> bool:
 
 
 @jit_parallel
-def list_proposals(prop, cls, dist, need, surplus, listed, row_count, out) -> int:
+def list_proposals(prop, cls, dist, plan, listed, row_count, out) -> int:
     """The proposals worth keeping after the roulette, in index order, into ``out``.
 
-    Those whose target still needs cells and whose class has a surplus: no other can
-    be accepted this year, so the others are cleared from ``prop``. ``listed`` marks the
+    Those whose pair c → k has flow left in the year's ``plan``: no other can be
+    accepted this year, so the others are cleared from ``prop``. ``listed`` marks the
     kept ones. Returns how many. Two parallel passes (count per row, then fill from the
     rows' offsets), so the order is the same for any thread count.
     """
@@ -315,8 +316,7 @@ def list_proposals(prop, cls, dist, need, surplus, listed, row_count, out) -> in
             k = prop[i, j]
             if k == NONE:
                 continue
-            d = dist[i, j]
-            if need[d, k] > 0 and surplus[d, cls[i, j]] > 0:
+            if plan[dist[i, j], cls[i, j], k] > 0:
                 n += 1
             else:
                 prop[i, j] = NONE
@@ -409,17 +409,22 @@ def collect_candidates(pool, prop, score_bits, cls, dist, done, quota, plan, his
 
 
 @jit
-def accept_candidates(ranked, prop, cls, dist, quota, need, surplus, plan, first, out) -> int:
-    """Greedy acceptance in rank order: a proposal c → k converts while k's district
-    has quota for k and the ``plan`` still has flow c → k. Class ``first`` (-1: none) goes
-    first: its proposals are accepted in a pass of their own before the others', so
-    the class the rules confine most (urban) is not left short of sources by classes
-    that could grow elsewhere. Returns how many were accepted (their flat indices in
-    ``out``); ``quota``, ``need``, ``surplus`` and ``plan`` are decremented.
+def accept_candidates(
+    ranked, prop, cls, dist, cell_rules, quota, plan, urban_room, urban, first, out
+) -> int:
+    """Greedy acceptance in rank order: a proposal c → k converts while k's district has
+    quota for k and the ``plan`` still has flow c → k. A cell open to urban goes to
+    another class only while its class keeps enough such cells for the planned flow
+    c → urban (``urban_room[d, c]``: cells of c open to urban, not yet converted), so no
+    other class strands urban. Class ``first`` (-1: none) goes first: its proposals are
+    accepted in a sweep of their own before the others'. Returns how many were accepted
+    (their flat indices in ``out``); ``quota``, ``plan`` and ``urban_room`` are
+    decremented.
     """
     flat_prop = prop.reshape(-1)
     flat_cls = cls.reshape(-1)
     flat_dist = dist.reshape(-1)
+    flat_rules = cell_rules.reshape(-1)
     n = 0
     for sweep in range(2 if first >= 0 else 1):
         for t in range(ranked.shape[0]):
@@ -429,13 +434,17 @@ def accept_candidates(ranked, prop, cls, dist, quota, need, surplus, plan, first
                 continue
             c = flat_cls[p]
             d = flat_dist[p]
-            if quota[d, k] > 0 and plan[d, c, k] > 0:
-                plan[d, c, k] -= 1
-                quota[d, k] -= 1
-                need[d, k] -= 1
-                surplus[d, c] -= 1
-                out[n] = p
-                n += 1
+            if quota[d, k] <= 0 or plan[d, c, k] <= 0:
+                continue
+            open_to_urban = (flat_rules[p] & URBAN_OPEN) == URBAN_OPEN
+            if open_to_urban and k != urban and urban_room[d, c] <= plan[d, c, urban]:
+                continue
+            plan[d, c, k] -= 1
+            quota[d, k] -= 1
+            if open_to_urban:
+                urban_room[d, c] -= 1
+            out[n] = p
+            n += 1
     return n
 
 
@@ -453,6 +462,12 @@ def apply_conversions(
     """
     ny, nx = cls.shape
     n_dirty = 0
+    # Every cell of the batch is done before any is listed dirty: a converted cell is
+    # never listed, whatever its place in the batch.
+    for t in range(accepted.shape[0]):
+        p = accepted[t]
+        i = p // nx
+        done[i, p - i * nx] = 1
     for t in range(accepted.shape[0]):
         p = accepted[t]
         i = p // nx
@@ -460,7 +475,6 @@ def apply_conversions(
         old = cls[i, j]
         new = prop[i, j]
         cls[i, j] = new
-        done[i, j] = 1
         prop[i, j] = NONE
         d = dist[i, j]
         flows[d, old, new] += 1

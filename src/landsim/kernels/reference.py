@@ -187,14 +187,14 @@ def propose(
         for j in range(nx):
             c = int(cls[i, j])
             rules = int(cell_rules[i, j])
-            if c == NONE or not source[c] or done[i, j] or not rules & MAY_CHANGE:
+            if c == NONE or not source[c] or done[i, j] or not (rules & MAY_CHANGE):
                 continue
             p = i * nx + j
             r = np.float32(uniform(key, np.array([2 * p + 1]))[0])
             ops = np.zeros(n_classes, dtype=np.float32)
             for k in range(n_classes):
                 bits = int(need_bits[k])
-                if k == c or rules & bits == bits:
+                if k == c or (rules & bits) == bits:
                     d = int(dist[i, j])
                     ops[k] = combined_potential(
                         k, c, d, i, j, r, counts, suit, weights, fac, seed_share
@@ -247,21 +247,25 @@ def accept(
     prop: np.ndarray,
     cls: np.ndarray,
     dist: np.ndarray,
+    cell_rules: np.ndarray,
     quota: np.ndarray,
-    need: np.ndarray,
-    surplus: np.ndarray,
     plan: np.ndarray,
+    urban_room: np.ndarray,
+    urban: int,
     first: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy acceptance in rank order: (accepted, quota, need, surplus, plan), the last
-    four as new arrays after the decrements.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy acceptance in rank order: (accepted, quota, plan, urban_room), the last
+    three as new arrays after the decrements.
 
     A proposal c → k in district d converts while ``quota[d, k] > 0`` and
-    ``plan[d, c, k] > 0``; each acceptance takes one from quota[d, k], need[d, k],
-    surplus[d, c] and plan[d, c, k]. With ``first`` ≥ 0, class ``first``'s proposals go
-    through the ranking in a sweep of their own before everyone else's.
+    ``plan[d, c, k] > 0``, except that a cell open to urban (rule bits MAY_CHANGE and
+    MAY_BECOME_URBAN) goes to a class other than urban only while
+    ``urban_room[d, c] > plan[d, c, urban]``. Each acceptance takes one from quota[d, k]
+    and plan[d, c, k], and from urban_room[d, c] when the cell is open to urban. With
+    ``first`` ≥ 0, class ``first``'s proposals go through the ranking in a sweep of
+    their own before everyone else's.
     """
-    quota, need, surplus, plan = (np.array(a, copy=True) for a in (quota, need, surplus, plan))
+    quota, plan, urban_room = (np.array(a, copy=True) for a in (quota, plan, urban_room))
     nx = cls.shape[1]
     sweeps = [None] if first < 0 else [True, False]
     accepted = []
@@ -273,10 +277,14 @@ def accept(
                 continue
             c = int(cls[i, j])
             d = int(dist[i, j])
-            if quota[d, k] > 0 and plan[d, c, k] > 0:
-                quota[d, k] -= 1
-                need[d, k] -= 1
-                surplus[d, c] -= 1
-                plan[d, c, k] -= 1
-                accepted.append(int(p))
-    return np.array(accepted, dtype=np.int64), quota, need, surplus, plan
+            if quota[d, k] <= 0 or plan[d, c, k] <= 0:
+                continue
+            open_to_urban = (int(cell_rules[i, j]) & 3) == 3
+            if open_to_urban and k != urban and urban_room[d, c] <= plan[d, c, urban]:
+                continue
+            quota[d, k] -= 1
+            plan[d, c, k] -= 1
+            if open_to_urban:
+                urban_room[d, c] -= 1
+            accepted.append(int(p))
+    return np.array(accepted, dtype=np.int64), quota, plan, urban_room

@@ -184,6 +184,7 @@ def simulate_multiclass(
     urban_tol[u] = True
 
     active = None
+    proposed = np.zeros((n_d, n_classes, n_classes), dtype=np.int64)
     for yi, year in enumerate(years[1:], start=1):
         started = [p for p in periods if p.first_year <= year]
         now = started[-1] if started else periods[0]
@@ -199,67 +200,60 @@ def simulate_multiclass(
         converted: list[np.ndarray] = []
         former: list[np.ndarray] = []
         key = np.uint64(kernels.stream_key(params.seed, params.member, year))
-        # Only a class with a surplus somewhere, that may become a class in need, can
-        # give cells this year: the roulette skips every other class's cells.
-        source = (surplus.sum(axis=0) > 0) & (allowed & need.any(axis=0)[None, :]).any(axis=1)
-        source = source.astype(np.uint8)
+        if now is not active:
+            active = now
+            mk.rule_class_counts(cls, dist, rules, by_rules)
+        # The year's flows c → k (a transport plan with transshipment: A may give to urban
+        # while B gives to A), urban first, leaning toward the pairs the roulette proposed
+        # most last year.
+        cap = capacities(by_rules, allowed, need_bits)
+        movable = by_rules[:, :, mk.MAY_CHANGE :: 2].sum(axis=2)
+        plan = plan_flows(need, surplus, cap, movable, proposed, u)
+        if (plan[:, :, u].sum(axis=1) < need[:, u]).any():
+            _urban_short(year, need, plan, cap, u, dcodes, names)
+        urban_room = cap_urban_room(by_rules)
+        inflow = plan.sum(axis=1)
+        # Only a class with flow out in the plan can give cells: the roulette skips the
+        # cells of every other class.
+        source = (plan.sum(axis=(0, 2)) > 0).astype(np.uint8)
         _factors(conv, adapt, fac)
         args = (weights, fac, need_bits, source, rules, params.seed_share)
 
         mk.propose_all(cls, dist, done, counts, suit, *args, key, prop, score)
         listed[:] = 0
-        n_pool = mk.list_proposals(prop, cls, dist, need, surplus, listed, row_count, pool_buf)
-        # The year's flows c → k: as many of the needs as the cells the rules leave can
-        # meet (urban first), leaning toward the pairs the roulette proposed most.
-        if now is not active:
-            active = now
-            mk.rule_class_counts(cls, dist, rules, by_rules)
+        n_pool = mk.list_proposals(prop, cls, dist, plan, listed, row_count, pool_buf)
         pool = pool_buf[:n_pool]
         proposed = np.bincount(
             (flat_dist[pool].astype(np.int64) * n_classes + flat_cls[pool]) * n_classes
             + prop.reshape(-1)[pool],
             minlength=n_d * n_classes * n_classes,
         ).reshape(n_d, n_classes, n_classes)
-        plan = plan_flows(need, surplus, capacities(by_rules, allowed, need_bits), proposed, u)
-        if (plan[:, :, u].sum(axis=1) < need[:, u]).any():
-            _urban_short(year, need, plan, by_rules, allowed, need_bits, u, dcodes, names)
-        # The rounds work on a shortlist: each (district, class)'s best SHORTLIST × need
-        # proposals, plus what the rounds' new draws add. A catch-up pass over the whole
-        # pool follows them.
+        # The rounds work on a shortlist: each (district, class)'s best SHORTLIST × planned
+        # inflow proposals, plus what the rounds' new draws add. A catch-up pass over the
+        # whole pool follows them.
         n_short = mk.collect_candidates(
-            pool, prop, bits, cls, dist, done, need * SHORTLIST, plan, hist, short_buf
+            pool, prop, bits, cls, dist, done, inflow * SHORTLIST, plan, hist, short_buf
         )
         listed.reshape(-1)[short_buf[:n_short]] |= 2
+        kernel_state = (prop, bits, score, cls, dist, done, rules, plan, urban_room, u)
 
         for r in range(params.rounds + 1):
-            if not need.any():
+            left = plan.sum(axis=1)
+            if not left.any():
                 break
             catch_up = r == params.rounds
-            quota = need.copy() if catch_up else -(-need // (params.rounds - r))
+            quota = left if catch_up else -(-left // (params.rounds - r))
             pool = pool_buf[:n_pool] if catch_up else short_buf[:n_short]
-            acc = _accept(
-                pool, prop, bits, score, cls, dist, done, quota, need, surplus, plan, hist,
-                cand_buf, u,
-            )  # fmt: skip
+            acc = _accept(pool, quota, kernel_state, hist, cand_buf, u)
             if len(acc) == 0:
                 continue
             converted.append(acc)
             former.append(flat_cls[acc])
             dirty = np.empty(min(ny * nx, len(acc) * window), dtype=np.int64)
             n_dirty = mk.apply_conversions(
-                acc,
-                prop,
-                cls,
-                dist,
-                done,
-                counts,
-                params.radius,
-                dirty_flag,
-                dirty,
-                flows,
-                rules,
-                by_rules,
-            )
+                acc, prop, cls, dist, done, counts, params.radius, dirty_flag, dirty, flows,
+                rules, by_rules,
+            )  # fmt: skip
             if not catch_up:
                 # A fresh draw per round: the cells around new conversions see new counts.
                 key_r = np.uint64(kernels.substream(key, r + 1))
@@ -272,13 +266,16 @@ def simulate_multiclass(
 
         # The gap the roulette left (demand − cells: > 0 short, < 0 surplus) drives FLUS's
         # adaptive inertia for the next year.
-        gaps.append((need - surplus).astype(np.float64))
-        short = (need > tol).any(axis=0)
-        # Urban first: the rules confine it most, and it must be met exactly.
-        for k in sorted(np.flatnonzero(short), key=lambda k: k != u):
+        now_held = held + flows.sum(axis=1) - flows.sum(axis=2)
+        gaps.append((target - now_held).astype(np.float64))
+        # Closing the gap: a class still short beyond its tolerance (urban: at all) takes
+        # its planned flows without the wheel. Urban first.
+        for k in sorted(range(n_classes), key=lambda k: k != u):
             while True:
+                now_held = held + flows.sum(axis=1) - flows.sum(axis=2)
+                short_k = (target[:, k] - now_held[:, k]) > tol[:, k]
                 quota = np.zeros_like(need)
-                quota[:, k] = np.where(need[:, k] > tol[:, k], need[:, k], 0)
+                quota[:, k] = np.where(short_k, plan[:, :, k].sum(axis=1), 0)
                 if not quota.any():
                     break
                 mk.forced_scores(
@@ -286,10 +283,7 @@ def simulate_multiclass(
                     params.seed_share, key, plan, prop, score,
                 )  # fmt: skip
                 eligible = np.flatnonzero(prop.reshape(-1) == k)
-                acc = _accept(
-                    eligible, prop, bits, score, cls, dist, done, quota, need, surplus, plan,
-                    hist, cand_buf, -1,
-                )  # fmt: skip
+                acc = _accept(eligible, quota, kernel_state, hist, cand_buf, -1)
                 if len(acc) == 0:
                     break
                 converted.append(acc)
@@ -297,31 +291,17 @@ def simulate_multiclass(
                 forced[:, k] += np.bincount(dist.reshape(-1)[acc].astype(np.int64), minlength=n_d)
                 dirty = np.empty(min(ny * nx, len(acc) * window), dtype=np.int64)
                 mk.apply_conversions(
-                    acc,
-                    prop,
-                    cls,
-                    dist,
-                    done,
-                    counts,
-                    params.radius,
-                    dirty_flag,
-                    dirty,
-                    flows,
-                    rules,
-                    by_rules,
-                )
+                    acc, prop, cls, dist, done, counts, params.radius, dirty_flag, dirty, flows,
+                    rules, by_rules,
+                )  # fmt: skip
         prop[:] = mk.NONE
 
-        moved_in = flows.sum(axis=1)
-        moved_out = flows.sum(axis=2)
-        held = held + moved_in - moved_out
-        if need[:, u].any():
-            d = int(np.argmax(need[:, u]))
-            where = "" if districts is None else f" in district {int(dcodes[d])}"
+        held = held + flows.sum(axis=1) - flows.sum(axis=2)
+        need = np.maximum(target - held, 0)
+        if need[:, u].any():  # pragma: no cover - the plan and the reservation prevent it
             raise InsufficientCandidates(
-                f"year {year} needs {int(need[:, u].sum()):,} more urban cells{where} than "
-                "the planning rules and the conversion matrix leave open to urban; lower "
-                "the urban demand or relax [constraints], [[rules]] or [conversion]"
+                f"year {year} could not place {int(need[:, u].sum()):,} planned urban cells; "
+                "please report this with the scenario"
             )
 
         all_conv = np.concatenate(converted) if converted else np.empty(0, dtype=np.int64)
@@ -339,7 +319,7 @@ def simulate_multiclass(
         result.class_counts[year] = by_code
         record = YearRecord(year, len(to_urban), from_class, inside)
         record.transitions = flows.sum(axis=0)
-        record.demand_fit = _demand_fit(target, held, forced, need, tol, dcodes, codes)
+        record.demand_fit = _demand_fit(target, held, forced, tol, dcodes, codes)
         if rec_dist is not None:
             assert rec_codes is not None
             n_rec = len(rec_codes)
@@ -364,18 +344,17 @@ def simulate_multiclass(
     return result
 
 
-def _accept(
-    pool, prop, bits, score, cls, dist, done, quota, need, surplus, plan, hist, cand_buf, first
-):
+def _accept(pool, quota, state, hist, cand_buf, first):
     """Collect the pool's best proposals for the quotas, rank them (OP descending, then
     cell index) and accept greedily; returns the accepted flat indices in rank order."""
+    prop, bits, score, cls, dist, done, rules, plan, urban_room, u = state
     n = mk.collect_candidates(pool, prop, bits, cls, dist, done, quota, plan, hist, cand_buf)
     if n == 0:
         return np.empty(0, dtype=np.int64)
     cand = cand_buf[:n]
     ranked = cand[np.lexsort((cand, -score.reshape(-1)[cand]))]
     out = np.empty(n, dtype=np.int64)
-    m = mk.accept_candidates(ranked, prop, cls, dist, quota, need, surplus, plan, first, out)
+    m = mk.accept_candidates(ranked, prop, cls, dist, rules, quota, plan, urban_room, u, first, out)
     return out[:m].copy()
 
 
@@ -392,19 +371,38 @@ def capacities(by_rules: np.ndarray, allowed: np.ndarray, need_bits: np.ndarray)
     return cap
 
 
-# Weight of a flow into urban in the year's plan, against 1 to 1.5 for the others: urban
-# is met first whenever the rules allow.
+def cap_urban_room(by_rules: np.ndarray) -> np.ndarray:
+    """``room[d, c]``: cells of class c in district d open to urban (free to change and
+    inside the period's urban candidate cells)."""
+    b = np.arange(8)
+    ok = (b & mk.URBAN_OPEN) == mk.URBAN_OPEN
+    return by_rules[:, :, ok].sum(axis=2)
+
+
+# Weight of a missing urban cell in the year's plan, against 1 for another class: urban
+# is met first whenever the rules allow. Moving a cell costs FLOW_COST (less for the pairs
+# the roulette proposes most), so no cell moves for nothing.
 URBAN_WEIGHT = 1000.0
+FLOW_COST = 1e-3
 
 
 def plan_flows(
-    need: np.ndarray, surplus: np.ndarray, cap: np.ndarray, proposed: np.ndarray, u: int
+    need: np.ndarray,
+    surplus: np.ndarray,
+    cap: np.ndarray,
+    movable: np.ndarray,
+    proposed: np.ndarray,
+    u: int,
 ) -> np.ndarray:
     """The year's flows ``plan[d, c, k]`` (whole cells), per district a small linear
-    programme (scipy's HiGHS): maximise Σ w·F with Σ_k F[c, k] ≤ surplus[c],
-    Σ_c F[c, k] ≤ need[k] and 0 ≤ F ≤ cap, where w = 1 + 0.5 × (share of k's
-    proposals that came from c) and urban's w is ×1000. A transport problem with whole
-    numbers has whole-number vertices, so the solution is whole cells (rounded against
+    programme (scipy's HiGHS), a transport problem with transshipment:
+
+    for every class c, inflow − outflow + dev_c = need_c − surplus_c, with dev_c between 0
+    and the change (the part not met); 0 ≤ F[c, k] ≤ cap[c, k]; outflow_c ≤ movable_c;
+    minimise 1000 × |dev_urban| + Σ |dev_other| + Σ F × 0.001 × (1 − 0.5 × share of k's
+    proposals from c). A class may pass cells on (B → A while A → urban) when that is
+    the only way, as the conversion matrix may demand. The constraint matrix is a
+    network matrix with slack columns, so the optimum is whole cells (rounded against
     float error). Greedy acceptance alone ran short: on Wuhan, forest's growth took
     cropland that urban, confined by the boundary, needed, while water could have fed
     forest.
@@ -414,51 +412,61 @@ def plan_flows(
     n_d, n_k, _ = cap.shape
     plan = np.zeros_like(cap)
     for d in range(n_d):
-        pairs = [
-            (c, k)
-            for c in range(n_k)
-            for k in range(n_k)
-            if c != k and cap[d, c, k] > 0 and surplus[d, c] > 0 and need[d, k] > 0
-        ]
+        net = need[d] - surplus[d]
+        if not net.any():
+            continue
+        pairs = [(c, k) for c in range(n_k) for k in range(n_k) if c != k and cap[d, c, k] > 0]
         if not pairs:
             continue
         col = proposed[d].sum(axis=0).astype(np.float64)
-        w = np.array(
-            [
-                (URBAN_WEIGHT if k == u else 1.0)
-                * (1.0 + 0.5 * (proposed[d, c, k] / col[k] if col[k] else 0.0))
-                for c, k in pairs
-            ]
-        )
-        rows_c = sorted({c for c, _ in pairs})
-        rows_k = sorted({k for _, k in pairs})
-        a = np.zeros((len(rows_c) + len(rows_k), len(pairs)))
+        cost = [
+            FLOW_COST * (1.0 - 0.5 * (proposed[d, c, k] / col[k] if col[k] else 0.0))
+            for c, k in pairs
+        ]
+        n_f = len(pairs)
+        # dev_c enters with the sign of the class's change: the part of it not met.
+        sign = np.sign(net).astype(np.float64)
+        obj = np.array(cost + [URBAN_WEIGHT if c == u else 1.0 for c in range(n_k)])
+        a_eq = np.zeros((n_k, n_f + n_k))
+        a_ub = np.zeros((n_k, n_f + n_k))
         for v, (c, k) in enumerate(pairs):
-            a[rows_c.index(c), v] = 1.0
-            a[len(rows_c) + rows_k.index(k), v] = 1.0
-        b = np.array([surplus[d, c] for c in rows_c] + [need[d, k] for k in rows_k], float)
-        bounds = [(0.0, float(cap[d, c, k])) for c, k in pairs]
-        res = linprog(-w, A_ub=a, b_ub=b, bounds=bounds, method="highs")
-        if res.status != 0:  # pragma: no cover - the zero flow is always feasible
+            a_eq[k, v] += 1.0  # inflow of k
+            a_eq[c, v] -= 1.0  # outflow of c
+            a_ub[c, v] = 1.0
+        for c in range(n_k):
+            a_eq[c, n_f + c] = sign[c]
+        bounds = [(0.0, float(cap[d, c, k])) for c, k in pairs] + [
+            (0.0, float(abs(net[c]))) for c in range(n_k)
+        ]
+        res = linprog(
+            obj,
+            A_ub=a_ub,
+            b_ub=movable[d].astype(np.float64),
+            A_eq=a_eq,
+            b_eq=net.astype(np.float64),
+            bounds=bounds,
+            method="highs",
+        )
+        if res.status != 0:  # pragma: no cover - F = 0, dev = |net| is always feasible
             raise RuntimeError(f"flow plan failed: {res.message}")
-        x = np.rint(res.x).astype(np.int64)
+        x = np.rint(res.x[:n_f]).astype(np.int64)
         for v, (c, k) in enumerate(pairs):
             plan[d, c, k] = x[v]
     return plan
 
 
-def _urban_short(year, need, plan, by_rules, allowed, need_bits, u, dcodes, names) -> None:
+def _urban_short(year, need, plan, cap, u, dcodes, names) -> None:
     d = int(np.argmax(need[:, u] - plan[:, :, u].sum(axis=1)))
     short = int(need[d, u] - plan[d, :, u].sum())
-    cap = capacities(by_rules, allowed, need_bits)[d, :, u]
-    given = ", ".join(f"{names[c]} {int(cap[c]):,}" for c in np.flatnonzero(cap))
+    open_ = cap[d, :, u]
+    given = ", ".join(f"{names[c]} {int(open_[c]):,}" for c in np.flatnonzero(open_))
     where = "" if len(dcodes) == 1 else f" in district {int(dcodes[d])}"
     raise InsufficientCandidates(
         f"year {year} needs {int(need[d, u]):,} new urban cells{where} but only "
-        f"{int(need[d, u]) - short:,} can come from classes whose demand shrinks and that "
-        f"the rules and the conversion matrix let become urban (cells open to urban by "
-        f"class: {given or 'none'}); lower the urban demand, let more classes shrink, or "
-        "relax [constraints], [[rules]] or [conversion]"
+        f"{int(need[d, u]) - short:,} can come, directly or through other classes, from "
+        "classes whose demand shrinks and that the rules and the conversion matrix let "
+        f"become urban (cells open to urban by class: {given or 'none'}); lower the urban "
+        "demand, let more classes shrink, or relax [constraints], [[rules]] or [conversion]"
     )
 
 
@@ -476,28 +484,39 @@ def codes_map(cls: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return lut[cls]
 
 
-def _demand_fit(target, held, forced, need, tol, dcodes, codes) -> list[dict]:
+def _demand_fit(target, held, forced, tol, dcodes, codes) -> list[dict]:
     rows = []
     for d in range(target.shape[0]):
+        err = held[d] - target[d]
+        # A class may keep cells that classes short within their tolerance did not take.
+        shorts_ok = bool(np.all((err >= 0) | (-err <= tol[d])))
         for k in range(target.shape[1]):
-            t = int(target[d, k])
-            h = int(held[d, k])
+            e = int(err[k])
+            within = abs(e) <= int(tol[d, k]) or (e > 0 and shorts_ok)
+            if within:
+                why = (
+                    ""
+                    if abs(e) <= int(tol[d, k])
+                    else "kept cells that classes short within their tolerance did not take"
+                )
+            elif e < 0:
+                why = (
+                    "no cell of a class with surplus may become this class here "
+                    "(conversion matrix, planning lines or rules)"
+                )
+            else:
+                why = "no class short of cells may take this class's cells here"
             rows.append(
                 {
                     "district": int(dcodes[d]),
                     "class_code": int(codes[k]),
-                    "demand": t,
-                    "cells": h,
-                    "error": h - t,
+                    "demand": int(target[d, k]),
+                    "cells": int(held[d, k]),
+                    "error": e,
                     "forced": int(forced[d, k]),
-                    "within_tolerance": bool(abs(h - t) <= int(tol[d, k])),
-                    "short": int(need[d, k]),
-                    "reason": (
-                        ""
-                        if need[d, k] <= tol[d, k]
-                        else "no cell of a class with surplus may become this class here "
-                        "(conversion matrix, planning lines or rules)"
-                    ),
+                    "within_tolerance": within,
+                    "short": max(-e, 0),
+                    "reason": why,
                 }
             )
     return rows
