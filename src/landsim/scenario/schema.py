@@ -265,7 +265,10 @@ class Suitability(_Strict):
         fit_keys = {"model", "before", "after", "drivers", "sample_size", "trees",
                     "min_changed", "too_few"}  # fmt: skip
         if self.method != "fit":
-            extra = sorted(fit_keys & self.model_fields_set)
+            # Keys that differ from their defaults (not model_fields_set: a scenario
+            # dumped and validated again, as calibrate does, sets every key).
+            fields = type(self).model_fields
+            extra = sorted(k for k in fit_keys if getattr(self, k) != fields[k].default)
             if extra:
                 raise ValueError(f"{', '.join(extra)} only used with method 'fit'")
         elif self.before is None:
@@ -583,7 +586,9 @@ class Model(_Strict):
     @model_validator(mode="after")
     def _kind_keys(self) -> Model:
         other = URBAN_CA_ONLY if self.kind == "multiclass" else MULTICLASS_ONLY
-        extra = [k for k in other if k in self.model_fields_set]
+        # Keys that differ from their defaults (a dumped and revalidated scenario sets all).
+        fields = type(self).model_fields
+        extra = [k for k in other if getattr(self, k) != fields[k].default]
         if extra:
             want = "urban_ca" if self.kind == "multiclass" else "multiclass"
             raise ValueError(
