@@ -1,26 +1,23 @@
 """Multi-class allocation: every class competes for land (FLUS / PLUS style).
 
-Each year, for every district d and class k the demand gives the cells the map must hold;
-``need[d, k]`` is what k still lacks, ``surplus[d, c]`` what c holds too much. Then:
+Each year, for every district d and class k the demand gives the cells the map must hold
+(docs/multiclass.md):
 
-1. **Roulette** (``kernels.multiclass.propose_all``): every cell that may change draws its
-   candidate class from the combined potentials OP_k = suit × Ω × D × (1 − cost), with
-   patch seeds where k is absent from the neighbourhood.
-2. **Adaptive coefficient**: the gap the roulette alone would leave (demand − cells − in +
-   out) updates D for the next year by FLUS's rule (``adapt_coefficients``), steering each
-   class's share of proposals toward its demand.
-3. **Expansion rounds** (``rounds``): in round r each (d, k) accepts at most
-   ⌈need / (rounds − r)⌉ of its proposals, best OP first, and only from classes with a
-   surplus. Accepted cells convert; the neighbour counts move; the cells around them draw
-   the roulette again, so the next round can grow the new patches outward (PLUS's patch
-   growth around seeds).
-4. **Closing the gap**: a class still short by more than the tolerance (urban: by any
-   cell) takes the best cells by OP among every cell that may still give it one, without
-   the wheel ("forced"), until it is met or no cell is left. Urban short of its demand is
-   an error (the rules leave too little); another class short is reported, with why.
+1. **The year's flows** (``plan_flows``): a small transport LP per district, with
+   transshipment, sets how many cells go from each class to each other class, urban
+   first, within what the rules and the conversion matrix allow.
+2. **Roulette** (``kernels.multiclass.propose_all``): every cell of a class with planned
+   outflow draws its candidate class from OP_k = suit × Ω × D × (1 − cost), with patch
+   seeds where k is absent from the neighbourhood.
+3. **Expansion rounds**: in round r each (d, k) accepts at most ⌈inflow left /
+   (rounds − r)⌉ of its proposals, best OP first, within the planned flows; cells open to
+   urban stay reserved for urban's planned flow. Accepted cells convert, the neighbour
+   counts move, and the cells around them draw again, so patches grow outward.
+4. **Closing the gap**: a class still short beyond its tolerance (urban: at all) takes
+   its planned flows from the best cells by OP, without the wheel ("forced").
+5. **Adaptive coefficient**: the gap the rounds left updates D for the next year by
+   FLUS's rule (``adapt_coefficients``).
 
-Gains are taken only from surplus classes, so when every gain is met every loss is met
-too: demand is met exactly unless the rules or the conversion matrix prevent it.
 Urban never reverts (the scenario schema refuses a matrix that lets it). The engine reads
 no files and copies its inputs.
 """
