@@ -351,6 +351,16 @@ def add_proposals(cells, prop, cls, dist, plan, listed, bit, out, n) -> int:
     return n
 
 
+@jit_inline
+def _open(p, flat_prop, flat_cls, flat_dist, flat_done, quota, plan) -> bool:
+    """Cell p's proposal can still be taken: not done, quota and planned flow left."""
+    k = flat_prop[p]
+    if k == NONE or flat_done[p]:
+        return False
+    d = flat_dist[p]
+    return quota[d, k] > 0 and plan[d, flat_cls[p], k] > 0
+
+
 @jit
 def collect_candidates(pool, prop, score_bits, cls, dist, done, quota, plan, hist, out) -> int:
     """From the ``pool`` of proposals, the best of every (district, class) with a quota.
@@ -371,13 +381,9 @@ def collect_candidates(pool, prop, score_bits, cls, dist, done, quota, plan, his
     flat_done = done.reshape(-1)
     for t in range(pool.shape[0]):
         p = pool[t]
-        k = flat_prop[p]
-        if k == NONE or flat_done[p]:
-            continue
-        d = flat_dist[p]
-        if quota[d, k] <= 0 or plan[d, flat_cls[p], k] <= 0:
-            continue
-        hist[d * n_classes + k, flat_bits[p] >> HIST_SHIFT] += 1
+        if _open(p, flat_prop, flat_cls, flat_dist, flat_done, quota, plan):
+            g = flat_dist[p] * n_classes + flat_prop[p]
+            hist[g, flat_bits[p] >> HIST_SHIFT] += 1
     threshold = np.full(n_districts * n_classes, HIST_BINS, dtype=np.int64)
     for d in range(n_districts):
         for k in range(n_classes):
@@ -396,13 +402,9 @@ def collect_candidates(pool, prop, score_bits, cls, dist, done, quota, plan, his
     n = 0
     for t in range(pool.shape[0]):
         p = pool[t]
-        k = flat_prop[p]
-        if k == NONE or flat_done[p]:
+        if not _open(p, flat_prop, flat_cls, flat_dist, flat_done, quota, plan):
             continue
-        d = flat_dist[p]
-        if quota[d, k] <= 0 or plan[d, flat_cls[p], k] <= 0:
-            continue
-        if (flat_bits[p] >> HIST_SHIFT) >= threshold[d * n_classes + k]:
+        if (flat_bits[p] >> HIST_SHIFT) >= threshold[flat_dist[p] * n_classes + flat_prop[p]]:
             out[n] = p
             n += 1
     return n

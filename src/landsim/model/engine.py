@@ -206,15 +206,9 @@ def simulate(
         result.class_counts[year] = counts.copy()
         record = YearRecord(year, n, from_class, inside, spilled)
         if flat_districts is not None:
-            d = flat_districts[chosen]
-            record.district_new = np.bincount(d, minlength=n_districts).astype(np.int64)
-            record.district_inside = {
-                k: np.bincount(d[m[chosen]], minlength=n_districts).astype(np.int64)
-                for k, m in flat_layers.items()
-            }
-            record.district_from_class = np.bincount(
-                d * 256 + former, minlength=n_districts * 256
-            ).reshape(n_districts, 256)
+            tally_districts(
+                record, flat_districts[chosen], former, chosen, flat_layers, n_districts
+            )
         result.records.append(record)
         if year in map_years:
             result.maps[year] = lu.copy()
@@ -223,6 +217,28 @@ def simulate(
     result.final = lu
     result.urban_year = urban_year
     return result
+
+
+def tally_districts(
+    record: YearRecord,
+    district: np.ndarray,
+    former: np.ndarray,
+    cells: np.ndarray,
+    layers: dict[str, np.ndarray],
+    n_districts: int,
+) -> None:
+    """A year's new urban cells per district: in all, inside each layer, by former class.
+
+    ``district`` and ``former`` (class code) are per new urban cell, ``cells`` their flat
+    indices; the multi-class engine records its districts the same way."""
+    record.district_new = np.bincount(district, minlength=n_districts).astype(np.int64)
+    record.district_inside = {
+        k: np.bincount(district[m[cells]], minlength=n_districts).astype(np.int64)
+        for k, m in layers.items()
+    }
+    record.district_from_class = np.bincount(
+        district * 256 + former.astype(np.int64), minlength=n_districts * 256
+    ).reshape(n_districts, 256)
 
 
 def _choose(

@@ -31,7 +31,12 @@ import numpy as np
 
 from landsim import kernels
 from landsim.kernels import multiclass as mk
-from landsim.model.engine import InsufficientCandidates, SimulationResult, YearRecord
+from landsim.model.engine import (
+    InsufficientCandidates,
+    SimulationResult,
+    YearRecord,
+    tally_districts,
+)
 
 # The rounds rank a shortlist of each class's best SHORTLIST × need proposals.
 SHORTLIST = 2
@@ -319,16 +324,9 @@ def simulate_multiclass(
         record.demand_fit = _demand_fit(target, held, forced, tol, dcodes, codes)
         if rec_dist is not None:
             assert rec_codes is not None
-            n_rec = len(rec_codes)
-            dd = rec_dist[to_urban]
-            record.district_new = np.bincount(dd, minlength=n_rec).astype(np.int64)
-            record.district_inside = {
-                k: np.bincount(dd[m[to_urban]], minlength=n_rec).astype(np.int64)
-                for k, m in flat_layers.items()
-            }
-            record.district_from_class = np.bincount(
-                dd * 256 + former_urban, minlength=n_rec * 256
-            ).reshape(n_rec, 256)
+            tally_districts(
+                record, rec_dist[to_urban], former_urban, to_urban, flat_layers, len(rec_codes)
+            )
         result.records.append(record)
         if len(gaps) >= 2:
             mk.adapt_coefficients(adapt, gaps[-1], gaps[-2])
