@@ -166,7 +166,7 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
         multi = multiclass.prepare_multiclass(scenario, grid, landuse, constraints, districts)
         # The urban-only views the reports read; the feasibility check counts every cell
         # the rules open to urban (the multi-class model may take any of them).
-        suitability = multi.suitability[[c.role for c in scenario.classes].index("urban")]
+        suitability = multi.suitability[scenario.urban_index]
         periods = _model_periods(valid.astype(np.float32), constraints)
         demand = multiclass.urban_series(scenario, multi.demand)
     else:

@@ -73,7 +73,7 @@ def cell_size_m(grid: Grid) -> tuple[float, float]:
     return dx * factor, dy * factor
 
 
-def _class_codes(s: Scenario, names: list[str], key: str) -> list[int]:
+def _class_codes(s: Scenario, names: list[str]) -> list[int]:
     return [c.code for c in s.classes if c.name in names or c.role in names]
 
 
@@ -116,7 +116,7 @@ def drivers(
             if train is not None:
                 train[name] = x
         elif d.kind == "distance_to_class":
-            codes = _class_codes(s, d.classes or [], key)
+            codes = _class_codes(s, d.classes or [])
             run[name] = distance_to_class(landuse, codes, dx, dy, valid, key=key) * d.scale
             if train is not None and before is not None:
                 train[name] = (
@@ -202,7 +202,7 @@ def class_demand(
             if isinstance(curve, dict):
                 curve = {s.class_by_name(n).code: c for n, c in curve.items()}
             out = trend_demand(maps, sim.start_year, sim.end_year, codes, dist, curve)
-        return hold_fixed(out, set(_class_codes(s, d.fixed or [], "[demand.fixed]")))
+        return hold_fixed(out, set(_class_codes(s, d.fixed or [])))
     if d.method == "table":
         return table_demand(
             d.path,
@@ -220,7 +220,7 @@ def class_demand(
     observed = int((landuse == urban).sum())
     series = urban_demand(s, observed, grid.cell_area_m2)
     fixed_names = d.fixed if d.fixed is not None else ["water"]
-    fixed = set(_class_codes(s, fixed_names, "[demand.fixed]"))
+    fixed = set(_class_codes(s, fixed_names))
     return population_class_demand(
         landuse, series, codes, urban, dist, start_year=sim.start_year, fixed=fixed
     )
@@ -230,7 +230,7 @@ def conversion(s: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """(allowed, cost) as [K, K] arrays; default: anything may become anything but
     urban, which never reverts."""
     k = len(s.classes)
-    u = next(i for i, c in enumerate(s.classes) if c.role == "urban")
+    u = s.urban_index
     if s.conversion is None:
         allowed = np.ones((k, k), dtype=np.uint8)
         allowed[u] = 0
@@ -280,7 +280,7 @@ def prepare_multiclass(
     demand = class_demand(s, grid, landuse, districts)
     check_sources(demand, allowed.astype(bool), [c.name for c in s.classes])
     suit, fitted, used = _suitability(s, grid, landuse)
-    u = next(i for i, c in enumerate(s.classes) if c.role == "urban")
+    u = s.urban_index
     periods = []
     for first, bits, factor in cell_rules(constraints, valid):
         ps = suit
@@ -292,7 +292,7 @@ def prepare_multiclass(
 
 
 def urban_series(s: Scenario, demand: ClassDemand) -> dict[int, int]:
-    u = next(i for i, c in enumerate(s.classes) if c.role == "urban")
+    u = s.urban_index
     return {int(y): int(demand.cells[i, :, u].sum()) for i, y in enumerate(demand.years)}
 
 
@@ -318,7 +318,7 @@ def parameters(
         allowed=allowed,
         cost=inputs.cost,
         target_kind=kinds,
-        urban_index=next(i for i, c in enumerate(s.classes) if c.role == "urban"),
+        urban_index=s.urban_index,
         radius=m.neighborhood_radius,
         seed_share=m.patch_seed_share,
         rounds=m.expansion_rounds,
@@ -407,10 +407,6 @@ def transition_rows(s: Scenario, res: SimulationResult) -> list[list[Any]]:
 
 
 TRANSITION_HEADER = ["year", "from_code", "from_class", "to_code", "to_class", "cells"]
-
-
-def fit_summary(inputs: MulticlassInputs) -> dict[str, Any] | None:
-    return None if inputs.fitted is None else inputs.fitted.to_json()
 
 
 def fit(s: Scenario, grid: Grid, landuse: np.ndarray, *, n_jobs: int = 1) -> Any:

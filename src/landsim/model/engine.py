@@ -126,13 +126,7 @@ def simulate(
     n_districts = 0
     district_codes = None
     if districts is not None:
-        # Dense indices, not the codes: codes run up to 65535, and a [district, class]
-        # table per year sized by the largest code took 134 MB a year for one district
-        # coded 65535 (1.4 GB for a ten-year run on a tiny grid).
-        district_codes, dense = np.unique(
-            np.ascontiguousarray(districts, dtype=np.int64).reshape(-1), return_inverse=True
-        )
-        flat_districts = dense.reshape(-1).astype(np.int64)
+        district_codes, flat_districts = dense_districts(districts)
         n_districts = len(district_codes)
 
     work = np.empty(lu.shape, dtype=np.float32)
@@ -217,6 +211,18 @@ def simulate(
     result.final = lu
     result.urban_year = urban_year
     return result
+
+
+def dense_districts(districts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the district codes on the grid, sorted; each cell's index into them, flat).
+
+    Dense indices, not the codes: codes run up to 65535, and a [district, class] table
+    per year sized by the largest code took 134 MB a year for one district coded 65535
+    (1.4 GB for a ten-year run on a tiny grid)."""
+    codes, dense = np.unique(
+        np.ascontiguousarray(districts, dtype=np.int64).reshape(-1), return_inverse=True
+    )
+    return codes, dense.reshape(-1).astype(np.int64)
 
 
 def tally_districts(

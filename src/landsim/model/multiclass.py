@@ -35,6 +35,7 @@ from landsim.model.engine import (
     InsufficientCandidates,
     SimulationResult,
     YearRecord,
+    dense_districts,
     tally_districts,
 )
 
@@ -125,8 +126,7 @@ def simulate_multiclass(
     rec_codes = None
     rec_dist = None
     if districts is not None:
-        rec_codes, dense = np.unique(np.asarray(districts, dtype=np.int64), return_inverse=True)
-        rec_dist = dense.reshape(-1).astype(np.int64)
+        rec_codes, rec_dist = dense_districts(districts)
     flat_layers = {
         k: np.ascontiguousarray(v, dtype=bool).reshape(-1) for k, v in (layers or {}).items()
     }
@@ -182,8 +182,6 @@ def simulate_multiclass(
     if start in map_years:
         result.maps[start] = lu_in.copy()
     periods = sorted(periods, key=lambda p: p.first_year)
-    urban_tol = np.zeros(n_classes, dtype=bool)
-    urban_tol[u] = True
 
     active = None
     proposed = np.zeros((n_d, n_classes, n_classes), dtype=np.int64)
@@ -195,7 +193,8 @@ def simulate_multiclass(
         target = np.asarray(demand.cells[yi], dtype=np.int64)
         need = np.maximum(target - held, 0)
         surplus = np.maximum(held - target, 0)
-        tol = np.where(urban_tol[None, :], 0, np.floor(params.tolerance * target)).astype(np.int64)
+        tol = np.floor(params.tolerance * target).astype(np.int64)
+        tol[:, u] = 0  # urban is met exactly
         done[:] = 0
         flows = np.zeros((n_d, n_classes, n_classes), dtype=np.int64)
         forced = np.zeros((n_d, n_classes), dtype=np.int64)
@@ -209,11 +208,12 @@ def simulate_multiclass(
         # while B gives to A), urban first, leaning toward the pairs the roulette proposed
         # most last year.
         cap = capacities(by_rules, allowed, need_bits)
-        movable = by_rules[:, :, mk.MAY_CHANGE :: 2].sum(axis=2)
+        movable = cells_with(by_rules, mk.MAY_CHANGE)
         plan = plan_flows(need, surplus, cap, movable, proposed, u)
         if (plan[:, :, u].sum(axis=1) < need[:, u]).any():
             _urban_short(year, need, plan, cap, u, dcodes, names)
-        urban_room = cap_urban_room(by_rules)
+        # Cells open to urban, by class: reserved for urban's planned flow.
+        urban_room = cells_with(by_rules, mk.URBAN_OPEN)
         inflow = plan.sum(axis=1)
         # Only a class with flow out in the plan can give cells: the roulette skips the
         # cells of every other class.
@@ -353,25 +353,20 @@ def _accept(pool, quota, state, hist, cand_buf, first):
     return out[:m].copy()
 
 
+def cells_with(by_rules: np.ndarray, want: int) -> np.ndarray:
+    """``[d, c]``: cells of class c in district d whose rule bits include all of ``want``."""
+    b = np.arange(by_rules.shape[2])
+    return by_rules[:, :, (b & want) == want].sum(axis=2)
+
+
 def capacities(by_rules: np.ndarray, allowed: np.ndarray, need_bits: np.ndarray) -> np.ndarray:
     """``cap[d, c, k]``: cells of class c in district d that may become k this year (the
     conversion matrix, and the planning rules' bits for k)."""
     n_d, n_k, _ = by_rules.shape
     cap = np.zeros((n_d, n_k, n_k), dtype=np.int64)
-    b = np.arange(8)
     for k in range(n_k):
-        want = int(need_bits[k]) | mk.MAY_CHANGE
-        ok = (b & want) == want
-        cap[:, :, k] = by_rules[:, :, ok].sum(axis=2) * allowed[:, k][None, :]
+        cap[:, :, k] = cells_with(by_rules, int(need_bits[k]) | mk.MAY_CHANGE) * allowed[:, k]
     return cap
-
-
-def cap_urban_room(by_rules: np.ndarray) -> np.ndarray:
-    """``room[d, c]``: cells of class c in district d open to urban (free to change and
-    inside the period's urban candidate cells)."""
-    b = np.arange(8)
-    ok = (b & mk.URBAN_OPEN) == mk.URBAN_OPEN
-    return by_rules[:, :, ok].sum(axis=2)
 
 
 # Weight of a missing urban cell in the year's plan, against 1 for another class: urban

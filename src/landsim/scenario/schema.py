@@ -771,7 +771,7 @@ class Scenario(_Strict):
                     f"[conversion.{key}] must be {n} × {n} (rows from, columns to, in "
                     f"[[classes]] order: {', '.join(order)}); got {shape}"
                 )
-        u = next(i for i, c in enumerate(self.classes) if c.role == "urban")
+        u = self.urban_index
         back = [order[k] for k in range(n) if k != u and conv.allowed[u][k]]
         if back:
             raise ValueError(
@@ -836,6 +836,11 @@ class Scenario(_Strict):
     @property
     def urban_class(self) -> LandClass:
         return next(c for c in self.classes if c.role == "urban")
+
+    @property
+    def urban_index(self) -> int:
+        """Position of the urban class in the class table."""
+        return next(i for i, c in enumerate(self.classes) if c.role == "urban")
 
     def class_by_name(self, name: str) -> LandClass:
         return next(c for c in self.classes if c.name == name)
