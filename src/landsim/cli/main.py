@@ -471,12 +471,14 @@ from landsim.cli.calibrate_cmd import calibrate  # noqa: E402
 from landsim.cli.compare_cmd import compare  # noqa: E402  (a command in its own module)
 from landsim.cli.fit_cmd import fit_suitability  # noqa: E402
 from landsim.cli.sleuth_cmd import import_sleuth  # noqa: E402
+from landsim.cli.tiled_cmd import run_tiled  # noqa: E402
 
 main.add_command(compare)
 main.add_command(import_sleuth)
 main.add_command(calibrate)
 main.add_command(assess)
 main.add_command(fit_suitability)
+main.add_command(run_tiled)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,169 @@
+"""Kernels of the tiled path (``landsim.tiled``): one tile at a time, global coordinates.
+
+A tile is a window of the grid; it arrives with a halo of up to ``radius`` cells of its
+neighbours' land use on each side (fewer at the grid edge, none beyond it). The
+potential of each cell is computed exactly as ``neighborhood_effect`` followed by
+``urban_potential`` would compute it on the whole grid:
+
+* the same float32 sums in the same order (row pass over ``2r + 1`` columns with the
+  grid edge as weight 0, then a column pass over the rows that exist), so the
+  neighbourhood is bit-identical whatever the tiling;
+* the random draw of a cell is ``uniform(key, global_row * nx + global_col)``: its
+  global flat index, so the stream does not depend on the tiling either.
+
+Selection is split so that a global threshold can be agreed between tiles: a histogram
+of the high 16 bits of the potentials' bit patterns per tile (summed by the caller),
+then per tile the cells above the threshold bin and the cells inside it (their low 16
+bits), from which the caller finds the exact threshold and breaks ties by global flat
+index, as ``select_top`` defines the selected set.
+
+Serial (no ``prange``): the tiled path is parallel over tiles, one tile per worker
+thread, and ``nogil`` lets worker threads run them side by side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from landsim.kernels._jit import jit, jit_inline
+from landsim.kernels.potential import perturbation
+from landsim.kernels.random import uniform
+
+_SIGN = np.uint32(0x80000000)
+HIGH_BINS = 32768  # high 16 bits of a float32 >= 0: sign bit clear
+
+
+@jit_inline
+def order_key(k: np.uint32) -> np.uint32:
+    """The bits of a potential as an order key: -0.0 counts as +0.0 (as ``select_top``)."""
+    return np.uint32(0) if k == _SIGN else k
+
+
+@jit
+def tile_potential(
+    landuse: np.ndarray,
+    top: int,
+    left: int,
+    gy0: int,
+    gx0: int,
+    ny: int,
+    nx: int,
+    suitability: np.ndarray,
+    candidate: np.ndarray,
+    weights: np.ndarray,
+    radius: int,
+    urban: int,
+    floor: float,
+    alpha: float,
+    key: np.uint64,
+    work: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Potential of the tile's cells; -1 for cells that may not become urban this year.
+
+    ``landuse`` is the tile with its halo: ``top`` rows above and ``left`` columns to the
+    left of the tile (each at most ``radius``; 0 at the grid edge), and as many below and
+    to the right as exist. The tile's first cell is global cell (``gy0``, ``gx0``) of an
+    ``ny`` × ``nx`` grid. A cell competes when ``candidate`` is set and it is not urban
+    yet (the engine's candidate mask, less what became urban). ``work`` is float32 of
+    the halo block's rows × the tile's width; ``out`` float32 of the tile's shape.
+    """
+    h, w = out.shape
+    hh = landuse.shape[0]
+    right = landuse.shape[1] - left - w
+    inv = np.float32(1.0 / ((2 * radius + 1) ** 2 - 1))
+    keep = np.float32(1.0 - floor)
+    padded = np.zeros(w + 2 * radius, dtype=np.float32)
+    # Row pass over every halo row: the whole-grid kernel pads each row with `radius`
+    # zeros beyond the grid; inside the grid, the neighbours' halo columns stand in.
+    for hi in range(hh):
+        padded[:] = 0.0
+        for c in range(-left, w + right):
+            padded[radius + c] = weights[landuse[hi, left + c]]
+        row = work[hi]
+        row[:] = 0.0
+        for d in range(2 * radius + 1):
+            for j in range(w):
+                row[j] += padded[d + j]
+    acc = np.zeros(w, dtype=np.float32)
+    for i in range(h):
+        gi = gy0 + i
+        acc[:] = 0.0
+        # Only rows inside the grid, ascending: the whole-grid kernel's order.
+        for g in range(max(gi - radius, 0), min(gi + radius + 1, ny)):
+            src = work[g - gy0 + top]
+            for j in range(w):
+                acc[j] += src[j]
+        base = np.int64(gi) * nx + gx0
+        for j in range(w):
+            code = landuse[top + i, left + j]
+            if candidate[i, j] and code != urban:
+                s = suitability[i, j]
+                if s == 0:
+                    out[i, j] = np.float32(0.0)
+                    continue
+                neigh = (acc[j] - weights[code]) * inv
+                noise = perturbation(uniform(key, base + j), alpha)
+                out[i, j] = np.float32(s * (floor + keep * neigh) * noise)
+            else:
+                out[i, j] = np.float32(-1.0)
+
+
+@jit
+def high_histogram(potential: np.ndarray, hist: np.ndarray) -> None:
+    """Add to ``hist`` (int64[32768]) the count of potentials >= 0 per high 16 bits."""
+    keys = potential.view(np.uint32)
+    h, w = keys.shape
+    for i in range(h):
+        for j in range(w):
+            k = order_key(keys[i, j])
+            if k < _SIGN:
+                hist[k >> 16] += 1
+
+
+@jit
+def count_split(potential: np.ndarray, b1: int) -> tuple[int, int]:
+    """(cells whose high 16 bits are above ``b1``, cells whose high 16 bits are ``b1``)."""
+    keys = potential.view(np.uint32)
+    h, w = keys.shape
+    above = 0
+    inside = 0
+    for i in range(h):
+        for j in range(w):
+            k = order_key(keys[i, j])
+            if k < _SIGN:
+                hi = np.int64(k >> 16)
+                if hi > b1:
+                    above += 1
+                elif hi == b1:
+                    inside += 1
+    return above, inside
+
+
+@jit
+def split(
+    potential: np.ndarray,
+    b1: int,
+    above: np.ndarray,
+    bin_index: np.ndarray,
+    bin_low: np.ndarray,
+) -> None:
+    """Tile-local flat indices (ascending) of the cells above bin ``b1`` into ``above``;
+    of the cells in it into ``bin_index`` with their low 16 bits in ``bin_low``. The
+    arrays are sized by :func:`count_split`."""
+    keys = potential.view(np.uint32)
+    h, w = keys.shape
+    a = 0
+    b = 0
+    for i in range(h):
+        for j in range(w):
+            k = order_key(keys[i, j])
+            if k < _SIGN:
+                hi = np.int64(k >> 16)
+                if hi > b1:
+                    above[a] = i * w + j
+                    a += 1
+                elif hi == b1:
+                    bin_index[b] = i * w + j
+                    bin_low[b] = k & 0xFFFF
+                    b += 1
