@@ -444,6 +444,9 @@ def _tie_plan(grid: TileGrid, rows: dict[int, np.ndarray], need: int) -> dict[in
     tiles = grid.tiles
     for ty in range(grid.rows):
         band = [tiles[ty * grid.cols + tx] for tx in range(grid.cols)]
+        if need == 0:
+            plan.update((t.index, (0, 0)) for t in band)
+            continue
         counts = np.stack([rows[t.index] for t in band])  # [tile, row]
         cum = np.cumsum(counts.sum(axis=0))
         if need >= cum[-1]:

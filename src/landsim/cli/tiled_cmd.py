@@ -80,7 +80,7 @@ def run_tiled(
     )
     s = r.summary
     click.echo(f"scenario  {s['scenario']} ({s['start_year']} → {s['end_year']}, seed {s['seed']})")
-    click.echo(f"grid      {s['grid']}, tiles {s['tiles']}, {r.report['workers']} workers")
+    click.echo(f"grid      {s['grid']}, tiles {s['tiles']}, workers {r.report['workers']}")
     click.echo(f"urban     {s['urban_start_cells']:,} → {s['urban_end_cells']:,} cells")
     taken = ", ".join(f"{k} {v:,}" for k, v in s["taken_from"].items() if v)
     click.echo(f"taken     {taken or 'nothing'} (cells)")

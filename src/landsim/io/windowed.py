@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import os
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def write_landuse_windows(
                 for box, data in pieces:
                     block = np.ascontiguousarray(data, dtype=np.uint8)
                     ds.write(block, 1, window=_window(box))
-                    written.append((box, zlib.crc32(block)))
+                    written.append((box, crc32(block)))
                 cmap = {code: _hex_to_rgba(c) for code, c in colors.items()}
                 cmap[NODATA] = (0, 0, 0, 0)
                 ds.write_colormap(1, cmap)
@@ -104,7 +104,7 @@ def write_landuse_windows(
             with rasterio.open(tmp) as ds:
                 for box, crc in written:
                     back = np.ascontiguousarray(ds.read(1, window=_window(box)))
-                    if zlib.crc32(back) != crc:
+                    if crc32(back) != crc:
                         raise OutputError(
                             f"cannot write {path}: window {box} reads back different "
                             "(disk full?); free space or choose another -o"
