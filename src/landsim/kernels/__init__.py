@@ -6,9 +6,10 @@ logs or touches a global random state (``tests/test_layers.py`` checks it).
 
 from landsim.kernels.allocate import select_top
 from landsim.kernels.ensemble import count_classes
-from landsim.kernels.neighborhood import neighborhood_effect
+from landsim.kernels.neighborhood import neighborhood_effect, row_sums, update_row_sums
 from landsim.kernels.potential import urban_potential
 from landsim.kernels.random import stream_key, substream
+from landsim.kernels.step import select_urban
 from landsim.kernels.suitability import add_driver_term, logistic
 
 __all__ = [
@@ -16,8 +17,11 @@ __all__ = [
     "count_classes",
     "logistic",
     "neighborhood_effect",
+    "row_sums",
     "select_top",
+    "select_urban",
     "stream_key",
     "substream",
+    "update_row_sums",
     "urban_potential",
 ]

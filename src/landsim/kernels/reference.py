@@ -91,6 +91,38 @@ def select_top(potential: np.ndarray, n: int) -> np.ndarray:
     return np.sort(idx[order[:n]])
 
 
+def row_sums(landuse: np.ndarray, weights: np.ndarray, radius: int) -> np.ndarray:
+    """The row pass of ``neighborhood_effect``: per cell, the weights of the 2r+1 cells of
+    its row around it (0 beyond the edge), added one by one left to right in float32."""
+    ny, nx = landuse.shape
+    out = np.zeros((ny, nx), np.float32)
+    for i in range(ny):
+        for j in range(nx):
+            s = np.float32(0.0)
+            for jj in range(j - radius, j + radius + 1):
+                if 0 <= jj < nx:
+                    s = np.float32(s + weights[landuse[i, jj]])
+            out[i, j] = s
+    return out
+
+
+def select_urban(
+    landuse: np.ndarray,
+    weights: np.ndarray,
+    radius: int,
+    suitability: np.ndarray,
+    candidate: np.ndarray,
+    floor: float,
+    alpha: float,
+    key: np.uint64,
+    n: int,
+) -> np.ndarray:
+    """What ``kernels.step.select_urban`` must return: the year's three steps in a row."""
+    neigh = neighborhood_effect(landuse, weights, radius)
+    potential = urban_potential(suitability, neigh, candidate, floor, alpha, key)
+    return select_top(potential, n)
+
+
 # --------------------------------------------------------------------------- multi-class
 # Oracles for ``kernels.multiclass``. Class maps hold class indices 0..K-1 and 255 off
 # the land; the constants below are the kernels' own, restated (the tests check them).

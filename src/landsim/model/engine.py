@@ -2,12 +2,19 @@
 
 Each year, synchronously:
 
-1. ``neighborhood_effect``: weighted share of neighbours, from last year's map;
-2. ``urban_potential``: suitability × neighbourhood × stochastic term, on the cells the
-   planning rules leave open (``candidate``);
-3. ``select_top``: exactly the year's demand, the cells of highest potential;
+1. the neighbourhood effect (``neighborhood_effect``): weighted share of neighbours,
+   from last year's map;
+2. the potential (``urban_potential``): suitability × neighbourhood × stochastic term,
+   on the cells the planning rules leave open (``candidate``);
+3. the selection (``select_top``): exactly the year's demand, the cells of highest
+   potential;
 4. the selected cells become urban; what they were is counted per class, and per
    planning layer, so cropland lost and line encroachment are known per year.
+
+Steps 1–3 run as ``kernels.select_urban``, which chooses the same cells without
+computing every cell's potential, from the neighbourhood's row sums (``row_sums``); the
+loop keeps those between years and recomputes only the sums next to last year's new
+urban cells (``update_row_sums``), so a year costs little more than its change.
 
 Urban cells never revert and nothing else changes. The engine reads no files and keeps
 no global state; it copies its inputs, so callers' arrays are never modified.
@@ -129,9 +136,13 @@ def simulate(
         district_codes, flat_districts = dense_districts(districts)
         n_districts = len(district_codes)
 
+    weights = np.ascontiguousarray(params.weights, dtype=np.float32)
+    # The neighbourhood's row sums of `lu`, computed at the first year that converts
+    # cells, then kept: `stale` holds the cells converted since they were last brought
+    # up to date (nothing is updated after the last year).
     work = np.empty(lu.shape, dtype=np.float32)
-    neigh = np.empty(lu.shape, dtype=np.float32)
-    potential = np.empty(lu.shape, dtype=np.float32)
+    work_ready = False
+    stale: list[np.ndarray] = []
     counts = np.bincount(flat_lu, minlength=256).astype(np.int64)
     result = SimulationResult(start, {}, {start: counts.copy()}, district_codes=district_codes)
     urban_year = np.where(lu == urban, np.uint16(start), np.uint16(0)).astype(np.uint16)
@@ -167,24 +178,31 @@ def simulate(
                     f"{now.first_year} leave {n_cand + n_spill:,}; lower the demand or relax "
                     "the rules in [constraints] and [[rules]]"
                 )
-            kernels.neighborhood_effect(lu, params.weights, params.radius, work, neigh)
+            if not work_ready:
+                kernels.row_sums(lu, weights, params.radius, work)
+                work_ready = True
+            elif stale:
+                changed = stale[0] if len(stale) == 1 else np.sort(np.concatenate(stale))
+                kernels.update_row_sums(lu, weights, params.radius, changed, work)
+            stale.clear()
             # np.uint64: numba would type a Python int above 2**63 as int64 and fail.
             key = np.uint64(kernels.stream_key(params.seed, params.member, year))
             if n <= n_cand:
-                chosen = _choose(suit, neigh, cand, params, key, potential, n)
+                chosen = _choose(lu, weights, work, suit, cand, params, key, n)
             else:
                 # The first choice cannot hold the demand: all of it, then the best of
                 # the spill-over cells.
                 assert spill is not None
                 spilled = n - n_cand
                 first = np.flatnonzero(cand.reshape(-1))
-                extra = _choose(suit, neigh, spill, params, key, potential, spilled)
+                extra = _choose(lu, weights, work, suit, spill, params, key, spilled)
                 chosen = np.sort(np.concatenate([first, extra]))
                 spill.reshape(-1)[extra] = 0
                 n_spill -= spilled
             former = flat_lu[chosen].astype(np.int64)
             from_class = np.bincount(former, minlength=256).astype(np.int64)
             flat_lu[chosen] = urban
+            stale.append(chosen)
             flat_year[chosen] = year
             cand.reshape(-1)[chosen] = 0
             n_cand -= n - spilled
@@ -248,15 +266,18 @@ def tally_districts(
 
 
 def _choose(
+    lu: np.ndarray,
+    weights: np.ndarray,
+    work: np.ndarray,
     suit: np.ndarray,
-    neigh: np.ndarray,
-    cand: np.ndarray,
+    mask: np.ndarray,
     params: GrowthParameters,
     key: np.uint64,
-    potential: np.ndarray,
     n: int,
 ) -> np.ndarray:
-    kernels.urban_potential(suit, neigh, cand, params.floor, params.alpha, key, potential)
+    """The n cells of ``mask`` of highest potential, flat indices ascending."""
     chosen = np.empty(n, dtype=np.int64)
-    kernels.select_top(potential, n, chosen)
+    kernels.select_urban(
+        lu, weights, params.radius, work, suit, mask, params.floor, params.alpha, key, n, chosen
+    )
     return chosen
