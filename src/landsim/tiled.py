@@ -1,9 +1,10 @@
 """The urban growth model on tiles, for grids larger than memory (``landsim run-tiled``).
 
-The grid is cut into tiles of ``chunk`` × ``chunk`` cells. Each tile's land use (uint8)
-and candidate mask (uint8) live in the memory of one dask worker; nothing else is
-kept between years. Suitability is read from its raster, window by window, whenever a
-tile needs it, and potentials are computed per tile on the fly and dropped. A year is:
+The grid is cut into tiles of ``chunk`` × ``chunk`` cells. Each tile's land use (uint8),
+candidate mask (uint8) and the suitability of its candidate cells only (float32, in
+row-major order) live in the memory of one dask worker; nothing else is kept between
+years, and every input raster is read once, window by window. Potentials are computed
+per tile on the fly and dropped. A year is:
 
 1. each tile publishes its edge strips (``radius`` rows and columns of land use); a
    tile's halo is its eight neighbours' strips (dask's ``map_overlap`` exchanges the
@@ -134,8 +135,16 @@ class TileInit:
 
     landuse: np.ndarray  # uint8
     candidate: np.ndarray  # uint8: may become urban (the first period's mask)
+    # float32: the suitability of the candidate cells, row-major (see tile_potential);
+    # one value for all when ``suitability_constant``.
+    suitability: np.ndarray
+    suitability_constant: bool
     counts: np.ndarray  # int64[256]: cells per class code
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def suit(self) -> tuple[np.ndarray, bool]:
+        return self.suitability, self.suitability_constant
 
 
 class TileInputs(Protocol):
@@ -145,8 +154,6 @@ class TileInputs(Protocol):
     def shape(self) -> tuple[int, int]: ...
 
     def init_tile(self, tile: Tile, urban: int) -> TileInit: ...
-
-    def tile_suitability(self, tile: Tile) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -166,11 +173,10 @@ class ArrayInputs:
 
     def init_tile(self, tile: Tile, urban: int) -> TileInit:
         lu = self._cut(self.landuse, tile, np.uint8)
-        cand = self._cut(self.candidate, tile, bool).astype(np.uint8)
-        return TileInit(lu, cand, np.bincount(lu.reshape(-1), minlength=256).astype(np.int64))
-
-    def tile_suitability(self, tile: Tile) -> np.ndarray:
-        return self._cut(self.suitability, tile, np.float32)
+        cand = self._cut(self.candidate, tile, bool)
+        suit = self._cut(self.suitability, tile, np.float32)[cand]
+        counts = np.bincount(lu.reshape(-1), minlength=256).astype(np.int64)
+        return TileInit(lu, cand.astype(np.uint8), suit, False, counts)
 
 
 # ------------------------------------------------------------------ executors
@@ -284,23 +290,22 @@ class _Step:
 
 
 def _potential(
-    inputs: TileInputs,
     t: Tile,
     lu: np.ndarray,
     nb: Sequence[Any],
     cand: np.ndarray,
+    suit: tuple[np.ndarray, bool],
     step: _Step,
     costs: dict[str, float],
 ) -> np.ndarray:
     from landsim.kernels.tiled import tile_potential
 
     t0 = time.perf_counter()
-    suit = inputs.tile_suitability(t)
-    t1 = time.perf_counter()
     p = step.params
     halo, top, left = _halo(lu, t, step.shape, p.radius, nb)
     work = np.empty((halo.shape[0], t.w), dtype=np.float32)
     out = np.empty((t.h, t.w), dtype=np.float32)
+    t1 = time.perf_counter()
     tile_potential(
         halo,
         top,
@@ -309,7 +314,8 @@ def _potential(
         t.x0,
         step.shape[0],
         step.shape[1],
-        suit,
+        suit[0],
+        suit[1],
         cand,
         p.weights,
         p.radius,
@@ -320,24 +326,24 @@ def _potential(
         work,
         out,
     )
-    costs["read_suitability"] = t1 - t0
+    costs["halo"] = t1 - t0
     costs["potential"] = time.perf_counter() - t1
     return out
 
 
 def _pass_high(
-    inputs: TileInputs,
     t: Tile,
     lu: np.ndarray,
     nb: Sequence[Any],
     cand: np.ndarray,
+    suit: tuple[np.ndarray, bool],
     step: _Step,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Task: the tile's histogram of the potentials' high 16 bits, sparse (bins, counts)."""
     from landsim.kernels.tiled import HIGH_BINS, high_histogram
 
     costs: dict[str, float] = {}
-    pot = _potential(inputs, t, lu, nb, cand, step, costs)
+    pot = _potential(t, lu, nb, cand, suit, step, costs)
     t0 = time.perf_counter()
     hist = np.zeros(HIGH_BINS, dtype=np.int64)
     high_histogram(pot, hist)
@@ -357,11 +363,11 @@ class _Split:
 
 
 def _pass_split(
-    inputs: TileInputs,
     t: Tile,
     lu: np.ndarray,
     nb: Sequence[Any],
     cand: np.ndarray,
+    suit: tuple[np.ndarray, bool],
     step: _Step,
     b1: int,
 ) -> _Split:
@@ -369,7 +375,7 @@ def _pass_split(
     from landsim.kernels.tiled import count_split, split
 
     costs: dict[str, float] = {}
-    pot = _potential(inputs, t, lu, nb, cand, step, costs)
+    pot = _potential(t, lu, nb, cand, suit, step, costs)
     t0 = time.perf_counter()
     n_above, n_bin = count_split(pot, b1)
     above = np.empty(n_above, dtype=np.int64)
@@ -495,10 +501,14 @@ class TiledState:
         self.inputs = self.ex.scatter(inputs)
         self.lu: list[Any] = []
         self.cand: list[Any] = []
+        self.suit: list[Any] = []
         self.counts = np.zeros(256, dtype=np.int64)
         self.n_cand = 0
         self.tile_costs: dict[str, list[float]] = {}
         self.years: list[YearCosts] = []
+        # (what, start, end) in epoch seconds: lets a memory sampler outside the run
+        # attribute its samples to the load, each year and each map written.
+        self.phases: list[tuple[str, float, float]] = []
 
     @property
     def urban(self) -> int:
@@ -507,15 +517,18 @@ class TiledState:
     def load(self) -> list[dict[str, Any]]:
         """Read every tile into worker memory; returns the tiles' input statistics."""
         t0 = time.perf_counter()
+        wall = time.time()
         ex, u = self.ex, self.urban
         inits = [ex.submit(_init, self.inputs, t, u) for t in self.grid.tiles]
         self.lu = [ex.submit(operator.attrgetter("landuse"), f) for f in inits]
         self.cand = [ex.submit(operator.attrgetter("candidate"), f) for f in inits]
+        self.suit = [ex.submit(operator.attrgetter("suit"), f) for f in inits]
         summaries = ex.gather([ex.submit(_init_summary, f, u) for f in inits])
         del inits
         self.counts = np.sum([s[0] for s in summaries], axis=0).astype(np.int64)
         self.n_cand = sum(s[1] for s in summaries)
         self.load_seconds = time.perf_counter() - t0
+        self.phases.append(("load", wall, time.time()))
         return [s[2] for s in summaries]
 
     def _cost(self, costs: dict[str, float]) -> None:
@@ -526,6 +539,7 @@ class TiledState:
         """One year: ``n`` cells of highest potential become urban (exactly the engine's
         choice); returns the year's record."""
         t_start = time.perf_counter()
+        wall = time.time()
         if n <= 0:
             self.years.append(YearCosts(year, 0, time.perf_counter() - t_start))
             return YearRecord(year, 0, np.zeros(256, dtype=np.int64), {})
@@ -545,7 +559,10 @@ class TiledState:
         t0 = time.perf_counter()
         edges = [ex.submit(_edges, f, p.radius) for f in self.lu]
         nbs = [[None if k is None else edges[k] for k in grid.neighbours(t)] for t in tiles]
-        args = [(self.inputs, t, self.lu[t.index], nbs[t.index], self.cand[t.index]) for t in tiles]
+        args = [
+            (t, self.lu[t.index], nbs[t.index], self.cand[t.index], self.suit[t.index])
+            for t in tiles
+        ]
         high = ex.gather([ex.submit(_pass_high, *a, step) for a in args])
         hist1 = np.zeros(HIGH_BINS, dtype=np.int64)
         for bins, counts, costs in high:
@@ -600,6 +617,7 @@ class TiledState:
         self.counts[p.urban_code] += n
         self.n_cand -= n
         self.years.append(YearCosts(year, n, time.perf_counter() - t_start, parts))
+        self.phases.append((f"year {year}", wall, time.time()))
         return YearRecord(year, n, from_class, {})
 
     def pieces(self) -> Iterator[tuple[tuple[int, int, int, int], np.ndarray]]:
@@ -848,10 +866,15 @@ class ScenarioInputs:
         if factor is not None:
             suit = suit * factor
         # As api._model_periods: a cell of suitability 0 can never be chosen.
-        cand = (candidate.astype(bool) & (suit > 0)).astype(np.uint8)
-        return TileInit(
-            lu, cand, np.bincount(lu.reshape(-1), minlength=256).astype(np.int64), stats
-        )
+        cand = candidate.astype(bool) & (suit > 0)
+        counts = np.bincount(lu.reshape(-1), minlength=256).astype(np.int64)
+        if self.scenario.suitability.method == "uniform":
+            # 1 on every candidate (land, and factors are 0 or 1): one value for all.
+            packed, constant = np.ones(1, dtype=np.float32), True
+        else:
+            packed, constant = suit[cand], False
+        stats["suitability_kept"] = int(packed.size)
+        return TileInit(lu, cand.astype(np.uint8), packed, constant, counts, stats)
 
     def _suitability(self, tile: Tile, valid: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
         """compute_suitability's value on the tile, with its range and gap statistics."""
@@ -867,19 +890,6 @@ class ScenarioInputs:
         stats["suitability_min"] = float(vals.min()) if vals.size else None
         stats["suitability_max"] = float(vals.max()) if vals.size else None
         stats["suitability_missing"] = int(np.count_nonzero(valid & ~ok))
-        return np.where(ok, data, 0).astype(np.float32)
-
-    def tile_suitability(self, tile: Tile) -> np.ndarray:
-        """The suitability a pass needs. Only candidate cells read it, and candidates are
-        land cells with suitability > 0 where the raster is valid: there it is the value
-        ``init_tile`` saw, whatever it is elsewhere."""
-        from landsim.io.windowed import read_window
-
-        spec = self.scenario.suitability
-        if spec.method == "uniform":
-            return np.ones((tile.h, tile.w), dtype=np.float32)
-        assert spec.path is not None
-        data, ok = read_window(spec.path, tile.box, "suitability.path")
         return np.where(ok, data, 0).astype(np.float32)
 
     def check(self, stats: list[dict[str, Any]]) -> None:
@@ -1077,6 +1087,7 @@ def run_tiled(
 
             def on_map(year: int, st: TiledState) -> None:
                 t0 = time.perf_counter()
+                wall = time.time()
                 name = f"landuse_{year}.tif"
                 write_landuse_windows(
                     stage / name,
@@ -1088,6 +1099,7 @@ def run_tiled(
                 )
                 files.append(name)
                 writes[year] = time.perf_counter() - t0
+                st.phases.append((f"write {year}", wall, time.time()))
 
             counts, records = run_years(state, demand, on_year, on_map, sim.map_years)
             write.write_csv(
@@ -1183,5 +1195,6 @@ def _report(
         "map_write_seconds": {str(k): v for k, v in writes.items()},
         "tile_costs_median_seconds": {k: _median(v) for k, v in state.tile_costs.items()},
         "tile_costs_count": {k: len(v) for k, v in state.tile_costs.items()},
+        "phases": [{"what": w, "start": a, "end": b} for w, a, b in state.phases],
         "total_seconds": seconds,
     }

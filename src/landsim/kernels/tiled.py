@@ -49,6 +49,7 @@ def tile_potential(
     ny: int,
     nx: int,
     suitability: np.ndarray,
+    suitability_constant: bool,
     candidate: np.ndarray,
     weights: np.ndarray,
     radius: int,
@@ -65,8 +66,11 @@ def tile_potential(
     left of the tile (each at most ``radius``; 0 at the grid edge), and as many below and
     to the right as exist. The tile's first cell is global cell (``gy0``, ``gx0``) of an
     ``ny`` × ``nx`` grid. A cell competes when ``candidate`` is set and it is not urban
-    yet (the engine's candidate mask, less what became urban). ``work`` is float32 of
-    the halo block's rows × the tile's width; ``out`` float32 of the tile's shape.
+    yet (the engine's candidate mask, less what became urban). ``suitability`` holds
+    only the candidate cells' values, in row-major order (every cell with ``candidate``
+    set, urban or not), or one value for all when ``suitability_constant``: the rest is
+    never read. ``work`` is float32 of the halo block's rows × the tile's width; ``out``
+    float32 of the tile's shape.
     """
     h, w = out.shape
     hh = landuse.shape[0]
@@ -85,24 +89,30 @@ def tile_potential(
         for d in range(2 * radius + 1):
             for j in range(w):
                 row[j] += padded[d + j]
-    acc = np.zeros(w, dtype=np.float32)
+    k = 0  # the next candidate's place in `suitability`
     for i in range(h):
         gi = gy0 + i
-        acc[:] = 0.0
-        # Only rows inside the grid, ascending: the whole-grid kernel's order.
-        for g in range(max(gi - radius, 0), min(gi + radius + 1, ny)):
-            src = work[g - gy0 + top]
-            for j in range(w):
-                acc[j] += src[j]
+        # Only rows inside the grid, ascending: the whole-grid kernel's order. The
+        # column sum is made per candidate cell: candidates are often few, and the sum
+        # of the same numbers in the same order is the same float.
+        lo = max(gi - radius, 0) - gy0 + top
+        hi = min(gi + radius + 1, ny) - gy0 + top
         base = np.int64(gi) * nx + gx0
         for j in range(w):
+            if not candidate[i, j]:
+                out[i, j] = np.float32(-1.0)
+                continue
+            s = suitability[0] if suitability_constant else suitability[k]
+            k += 1
             code = landuse[top + i, left + j]
-            if candidate[i, j] and code != urban:
-                s = suitability[i, j]
+            if code != urban:
                 if s == 0:
                     out[i, j] = np.float32(0.0)
                     continue
-                neigh = (acc[j] - weights[code]) * inv
+                acc = np.float32(0.0)
+                for g in range(lo, hi):
+                    acc += work[g, j]
+                neigh = (acc - weights[code]) * inv
                 noise = perturbation(uniform(key, base + j), alpha)
                 out[i, j] = np.float32(s * (floor + keep * neigh) * noise)
             else:
