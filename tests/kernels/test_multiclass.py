@@ -677,6 +677,109 @@ def test_collect_candidates_against_sort(pl: Pool) -> None:
     assert got == [p for p in pl.pool.tolist() if p in want_set]
 
 
+def queue_of(pl: Pool, plan: np.ndarray) -> tuple[int, tuple[np.ndarray, ...], np.ndarray]:
+    """``list_proposals`` on a pool's maps: (length, (key, group, pair, live), slot)."""
+    ny, nx = pl.cls.shape
+    size = max(pl.cls.size, 1)
+    q = (
+        np.full(size, 7, np.uint64), np.full(size, -9, np.int32), np.full(size, -9, np.int32),
+        np.full(size, 9, np.uint8),
+    )  # fmt: skip
+    slot = np.full((ny, nx), -1, np.int64)
+    prop = pl.prop.copy()
+    n = mk.list_proposals(
+        prop, pl.score.view(np.uint32), pl.cls, pl.dist, plan, np.zeros(ny, np.int64), slot, *q
+    )
+    return n, q, slot
+
+
+@settings(max_examples=150, deadline=None)
+@given(pl=pools())
+def test_list_proposals_queues_what_the_plan_takes(pl: Pool) -> None:
+    """Every proposal whose pair has planned flow is queued once, in cell order, with its
+    key (score bits complemented above the cell index), group, flat plan pair and slot;
+    the others are cleared from ``prop``."""
+    n_k = pl.quota.shape[1]
+    n, (key, group, pair, live), slot = queue_of(pl, pl.plan)
+    flat = {name: getattr(pl, name).reshape(-1) for name in ("prop", "cls", "dist")}
+    bits = pl.score.view(np.uint32).reshape(-1)
+    want = [
+        p
+        for p in range(pl.cls.size)
+        if flat["prop"][p] != NONE and pl.plan[flat["dist"][p], flat["cls"][p], flat["prop"][p]] > 0
+    ]
+    assert n == len(want)
+    cells = (key[:n] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    assert cells.tolist() == want
+    w = np.array(want, np.int64)
+    d, c, k = (flat[a][w].astype(np.int64) for a in ("dist", "cls", "prop"))
+    assert_array_equal(key[:n] >> np.uint64(32), np.uint64(0xFFFFFFFF) - bits[w])
+    assert_array_equal(group[:n], d * n_k + k)
+    assert_array_equal(pair[:n], (d * n_k + c) * n_k + k)
+    assert np.all(live[:n] == 1)
+    expect_slot = np.full(pl.cls.size, -1)
+    expect_slot[w] = np.arange(n)
+    assert_array_equal(slot.reshape(-1), expect_slot)
+    # Ascending keys rank by score descending, then by cell index.
+    order = np.argsort(key[:n], kind="stable")
+    by_hand = sorted(range(n), key=lambda t: (-float(pl.score.reshape(-1)[w[t]]), w[t]))
+    assert order.tolist() == by_hand
+
+
+@settings(max_examples=150, deadline=None)
+@given(pl=pools(), data=st.data())
+def test_collect_queued_is_collect_candidates_on_the_queue(pl: Pool, data: st.DataObject) -> None:
+    """After some entries stop standing (``retire``) and some cells draw again
+    (``requeue``), ``collect_queued`` returns the keys of exactly the cells
+    ``collect_candidates`` returns from the grid for the standing proposals."""
+    n_d, n_k = pl.quota.shape
+    full_plan = np.ones_like(pl.plan)
+    n, q, slot = queue_of(pl, full_plan)
+    live = q[3]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    flat_prop = pl.prop.reshape(-1).copy()
+    flat_score = pl.score.reshape(-1).copy()
+    gone = rng.permutation(pl.cls.size)[: rng.integers(0, pl.cls.size + 1)].astype(np.int64)
+    mk.retire(gone, slot, live)
+    flat_prop[gone] = NONE
+    # Some cells draw again: new proposals (or none) with new scores, appended.
+    redrawn = rng.permutation(pl.cls.size)[: rng.integers(0, pl.cls.size + 1)].astype(np.int64)
+    redrawn = redrawn[pl.cls.reshape(-1)[redrawn] != NONE]
+    shift = rng.integers(1, n_k, size=len(redrawn))
+    flat_prop[redrawn] = (pl.cls.reshape(-1)[redrawn] + shift) % n_k
+    flat_prop[redrawn[rng.random(len(redrawn)) < 0.3]] = NONE
+    flat_score[redrawn] = rng.random(len(redrawn)).astype(np.float32)
+    prop = flat_prop.reshape(pl.cls.shape)
+    score = flat_score.reshape(pl.cls.shape)
+    grown = tuple(np.concatenate([a, np.zeros(len(redrawn), a.dtype)]) for a in q)
+    n = mk.requeue(redrawn, prop, score.view(np.uint32), pl.cls, pl.dist, pl.plan, slot, *grown, n)
+    hist = np.full((n_d * n_k, mk.HIST_BINS), 5, dtype=np.int64)
+    out = np.zeros(max(n, 1), np.uint64)
+    m = mk.collect_queued(n, *grown, pl.quota, pl.plan, hist, out)
+    got = sorted((out[:m] & np.uint64(0xFFFFFFFF)).astype(np.int64).tolist())
+    # The standing proposals on the grid: every cell with a live slot.
+    standing = np.flatnonzero(slot.reshape(-1) >= 0)
+    assert np.all(grown[3][slot.reshape(-1)[standing]] == 1)
+    done = np.zeros(pl.cls.shape, np.uint8)
+    hist2 = np.zeros_like(hist)
+    out2 = np.zeros(max(len(standing), 1), np.int64)
+    m2 = mk.collect_candidates(
+        standing, prop, score.view(np.uint32), pl.cls, pl.dist, done, pl.quota, pl.plan,
+        hist2, out2,
+    )  # fmt: skip
+    assert got == sorted(out2[:m2].tolist())
+    # A standing entry's key is its cell's current proposal and score.
+    for p in standing.tolist():
+        t = slot.reshape(-1)[p]
+        assert int(grown[0][t] & np.uint64(0xFFFFFFFF)) == p
+        assert int(grown[0][t] >> np.uint64(32)) == 0xFFFFFFFF - int(
+            score.view(np.uint32).reshape(-1)[p]
+        )
+        assert grown[1][t] % n_k == prop.reshape(-1)[p]
+    mk.clear_slots(grown[0], n, slot)
+    assert np.all(slot == -1)
+
+
 @settings(max_examples=150, deadline=None)
 @given(pl=pools(), data=st.data())
 def test_accept_candidates_matches_reference(pl: Pool, data: st.DataObject) -> None:

@@ -185,7 +185,7 @@ def propose_all(
         u = np.empty(m, dtype=np.float32)
         f = np.empty(m, dtype=np.float32)
         cc = np.empty(m, dtype=np.intp)
-        gg = np.empty(m, dtype=np.intp)
+        gg = np.empty(m, dtype=np.uint32)
         rr = np.empty(m, dtype=np.uint8)
         for t in range(m):
             j = jj[t]
@@ -292,24 +292,42 @@ def forced_scores(
             score[i, j] = _op(k, c, g, i, j, r, counts, suit, weights, fac, seed_share)
 
 
+# A queued proposal's sort key: the complement of its score's bits above the cell index,
+# so ascending keys rank by score descending, then by cell index ascending.
+_LOW32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+
+
 @jit_inline
-def _useful(p, flat_prop, flat_cls, flat_dist, plan) -> bool:
-    k = flat_prop[p]
-    if k == NONE:
-        return False
-    return plan[flat_dist[p], flat_cls[p], k] > 0
+def _queue_key(score_bits, p):
+    return ((_LOW32 - np.uint64(score_bits)) << _SHIFT32) | np.uint64(p)
+
+
+@jit_inline
+def _key_bin(key):
+    """The histogram bin of a queue key's score (``score_bits >> HIST_SHIFT``)."""
+    return np.int64((_LOW32 - (key >> _SHIFT32)) >> np.uint64(HIST_SHIFT))
 
 
 @jit_parallel
-def list_proposals(prop, cls, dist, plan, listed, row_count, out) -> int:
-    """The proposals worth keeping after the roulette, in index order, into ``out``.
+def list_proposals(
+    prop, score_bits, cls, dist, plan, row_count, slot, qkey, qgroup, qpair, qlive
+) -> int:
+    """Queue the proposals worth keeping after the roulette; returns how many.
 
     Those whose pair c → k has flow left in the year's ``plan``: no other can be
-    accepted this year, so the others are cleared from ``prop``. ``listed`` marks the
-    kept ones. Returns how many. Two parallel passes (count per row, then fill from the
-    rows' offsets), so the order is the same for any thread count.
+    accepted this year, so the others are cleared from ``prop``. Entry t of the queue
+    holds the proposal's sort key (``qkey``: score descending, then cell index), its
+    (district, class) group d·K + k (``qgroup``), its pair (d·K + c)·K + k in the flat
+    ``plan`` (``qpair``) and whether it still stands (``qlive``); ``slot[cell]`` is its
+    entry. The queue is
+    what ``collect_queued`` reads each round: compact arrays in a straight pass, where
+    reading each proposal's state off the grid cost a cache miss per array per cell.
+    Two parallel passes (count per row, then fill from the rows' offsets), so the
+    order is the cells' index order for any thread count.
     """
     ny, nx = prop.shape
+    n_classes = plan.shape[1]
     for i in prange(ny):
         n = 0
         for j in range(nx):
@@ -326,29 +344,128 @@ def list_proposals(prop, cls, dist, plan, listed, row_count, out) -> int:
         offsets[i + 1] = offsets[i] + row_count[i]
     for i in prange(ny):
         t = offsets[i]
+        if offsets[i + 1] == t:
+            continue
         for j in range(nx):
-            if prop[i, j] != NONE:
-                listed[i, j] = 1
-                out[t] = i * nx + j
+            k = prop[i, j]
+            if k != NONE:
+                qkey[t] = _queue_key(score_bits[i, j], i * nx + j)
+                d = dist[i, j]
+                qgroup[t] = d * n_classes + k
+                qpair[t] = (d * n_classes + cls[i, j]) * n_classes + k
+                qlive[t] = 1
+                slot[i, j] = t
                 t += 1
     return offsets[ny]
 
 
 @jit
-def add_proposals(cells, prop, cls, dist, plan, listed, bit, out, n) -> int:
-    """Append to ``out[:n]`` the listed cells' proposals worth keeping that it lacks
-    (``listed & bit`` marks membership). Returns the new length."""
-    flat_prop = prop.reshape(-1)
-    flat_cls = cls.reshape(-1)
-    flat_dist = dist.reshape(-1)
-    flat_listed = listed.reshape(-1)
+def requeue(cells, prop, score_bits, cls, dist, plan, slot, qkey, qgroup, qpair, qlive, n) -> int:
+    """After the listed cells drew again: their old entries no longer stand, and each
+    new proposal worth keeping (flow left for its pair) is appended at ``n``. Returns
+    the new length; the caller leaves room for one entry per cell."""
+    nx = prop.shape[1]
+    n_classes = plan.shape[1]
+    flat_slot = slot.reshape(-1)
     for t in range(cells.shape[0]):
         p = cells[t]
-        if not (flat_listed[p] & bit) and _useful(p, flat_prop, flat_cls, flat_dist, plan):
-            flat_listed[p] |= bit
-            out[n] = p
-            n += 1
+        s = flat_slot[p]
+        if s >= 0:
+            qlive[s] = 0
+            flat_slot[p] = -1
+        i = p // nx
+        j = p - i * nx
+        k = prop[i, j]
+        if k == NONE:
+            continue
+        d = dist[i, j]
+        c = cls[i, j]
+        if plan[d, c, k] <= 0:
+            continue
+        qkey[n] = _queue_key(score_bits[i, j], p)
+        qgroup[n] = d * n_classes + k
+        qpair[n] = (d * n_classes + c) * n_classes + k
+        qlive[n] = 1
+        flat_slot[p] = n
+        n += 1
     return n
+
+
+@jit
+def retire(cells, slot, qlive) -> None:
+    """The listed cells' queue entries no longer stand (the cells converted)."""
+    flat_slot = slot.reshape(-1)
+    for t in range(cells.shape[0]):
+        p = cells[t]
+        s = flat_slot[p]
+        if s >= 0:
+            qlive[s] = 0
+            flat_slot[p] = -1
+
+
+@jit
+def clear_slots(qkey, n, slot) -> None:
+    """Every queued cell's slot back to -1 (the queue restarts each year)."""
+    flat_slot = slot.reshape(-1)
+    for t in range(n):
+        flat_slot[np.int64(qkey[t] & _LOW32)] = -1
+
+
+@jit
+def collect_queued(n, qkey, qgroup, qpair, qlive, quota, plan, hist, out) -> int:
+    """The keys of the best standing proposals of every (district, class) with a quota.
+
+    As ``collect_candidates`` does on the grid, on the first ``n`` queue entries: an
+    entry counts when it stands, its class k has quota left in its district and the
+    ``plan`` still has flow c → k there; the score histogram per group finds the bin
+    holding the quota-th best, and every entry in that bin or above is returned (its
+    key, in queue order) for the caller to sort exactly. Serial, two straight passes.
+    """
+    flat_quota = quota.reshape(-1)
+    flat_plan = plan.reshape(-1)
+    for g in range(flat_quota.shape[0]):
+        if flat_quota[g] > 0:
+            hist[g, :] = 0
+    for t in range(n):
+        g = qgroup[t]
+        if qlive[t] and flat_quota[g] > 0 and flat_plan[qpair[t]] > 0:
+            hist[g, _key_bin(qkey[t])] += 1
+    threshold = _thresholds(quota, hist)
+    m = 0
+    for t in range(n):
+        g = qgroup[t]
+        if (
+            qlive[t]
+            and flat_quota[g] > 0
+            and flat_plan[qpair[t]] > 0
+            and _key_bin(qkey[t]) >= threshold[g]
+        ):
+            out[m] = qkey[t]
+            m += 1
+    return m
+
+
+@jit_inline
+def _thresholds(quota, hist):
+    """Per group d·K + k with a quota, the highest bin at or above which the histogram
+    holds at least the quota (0 if it never does); HIST_BINS for the others."""
+    n_districts, n_classes = quota.shape
+    threshold = np.full(n_districts * n_classes, HIST_BINS, dtype=np.int64)
+    for d in range(n_districts):
+        for k in range(n_classes):
+            q = quota[d, k]
+            if q <= 0:
+                continue
+            g = d * n_classes + k
+            cum = 0
+            b = HIST_BINS - 1
+            while b >= 0:
+                cum += hist[g, b]
+                if cum >= q:
+                    break
+                b -= 1
+            threshold[g] = max(b, 0)
+    return threshold
 
 
 @jit_inline
@@ -372,7 +489,7 @@ def collect_candidates(pool, prop, score_bits, cls, dist, done, quota, plan, his
     plus one bin), for ``accept_candidates`` to rank exactly. Serial: one pass to count,
     one to collect, in pool order.
     """
-    n_districts, n_classes = quota.shape
+    n_classes = quota.shape[1]
     hist[:] = 0
     flat_prop = prop.reshape(-1)
     flat_bits = score_bits.reshape(-1)
@@ -384,21 +501,7 @@ def collect_candidates(pool, prop, score_bits, cls, dist, done, quota, plan, his
         if _open(p, flat_prop, flat_cls, flat_dist, flat_done, quota, plan):
             g = flat_dist[p] * n_classes + flat_prop[p]
             hist[g, flat_bits[p] >> HIST_SHIFT] += 1
-    threshold = np.full(n_districts * n_classes, HIST_BINS, dtype=np.int64)
-    for d in range(n_districts):
-        for k in range(n_classes):
-            q = quota[d, k]
-            if q <= 0:
-                continue
-            g = d * n_classes + k
-            cum = 0
-            b = HIST_BINS - 1
-            while b >= 0:
-                cum += hist[g, b]
-                if cum >= q:
-                    break
-                b -= 1
-            threshold[g] = max(b, 0)
+    threshold = _thresholds(quota, hist)
     n = 0
     for t in range(pool.shape[0]):
         p = pool[t]

@@ -39,9 +39,6 @@ from landsim.model.engine import (
     tally_districts,
 )
 
-# The rounds rank a shortlist of each class's best SHORTLIST × need proposals.
-SHORTLIST = 2
-
 
 @dataclass(frozen=True)
 class MulticlassParameters:
@@ -156,13 +153,15 @@ def simulate_multiclass(
     dirty_flag = np.zeros((ny, nx), dtype=np.uint8)
     hist = np.zeros((n_d * n_classes, mk.HIST_BINS), dtype=np.int64)
     cand_buf = np.empty(ny * nx, dtype=np.int64)
-    pool_buf = np.empty(ny * nx, dtype=np.int64)
-    short_buf = np.empty(ny * nx, dtype=np.int64)
-    listed = np.zeros((ny, nx), dtype=np.uint8)
     row_count = np.zeros(ny, dtype=np.int64)
+    # The proposal queue (kernels.multiclass.list_proposals): its entries' sort keys
+    # carry the cell index in 32 bits.
+    if ny * nx >= 1 << 32:
+        raise ValueError(f"a grid of {ny * nx:,} cells is too large for the multi-class model")
+    queue = _Queue(ny * nx)
+    slot = np.full((ny, nx), -1, dtype=np.int64)
     fac = np.zeros((n_classes, n_d * n_classes), dtype=np.float32)
     by_rules = np.zeros((n_d, n_classes, 8), dtype=np.int64)
-    flat_dist = dist.reshape(-1)
     names = [str(int(c)) for c in codes] if class_names is None else list(class_names)
     window = (2 * params.radius + 1) ** 2
 
@@ -214,7 +213,6 @@ def simulate_multiclass(
             _urban_short(year, need, plan, cap, u, dcodes, names)
         # Cells open to urban, by class: reserved for urban's planned flow.
         urban_room = cells_with(by_rules, mk.URBAN_OPEN)
-        inflow = plan.sum(axis=1)
         # Only a class with flow out in the plan can give cells: the roulette skips the
         # cells of every other class.
         source = (plan.sum(axis=(0, 2)) > 0).astype(np.uint8)
@@ -222,21 +220,14 @@ def simulate_multiclass(
         args = (weights, fac, need_bits, source, rules, params.seed_share)
 
         mk.propose_all(cls, dist, done, counts, suit, *args, key, prop, score)
-        listed[:] = 0
-        n_pool = mk.list_proposals(prop, cls, dist, plan, listed, row_count, pool_buf)
-        pool = pool_buf[:n_pool]
-        proposed = np.bincount(
-            (flat_dist[pool].astype(np.int64) * n_classes + flat_cls[pool]) * n_classes
-            + prop.reshape(-1)[pool],
-            minlength=n_d * n_classes * n_classes,
-        ).reshape(n_d, n_classes, n_classes)
-        # The rounds work on a shortlist: each (district, class)'s best SHORTLIST × planned
-        # inflow proposals, plus what the rounds' new draws add. A catch-up pass over the
-        # whole pool follows them.
-        n_short = mk.collect_candidates(
-            pool, prop, bits, cls, dist, done, inflow * SHORTLIST, plan, hist, short_buf
+        q = queue
+        n_queued = mk.list_proposals(
+            prop, bits, cls, dist, plan, row_count, slot, q.key, q.group, q.pair, q.live
         )
-        listed.reshape(-1)[short_buf[:n_short]] |= 2
+        # Next year's plan leans on this year's proposals, by (district, c → k).
+        proposed = np.bincount(q.pair[:n_queued], minlength=n_d * n_classes * n_classes).reshape(
+            n_d, n_classes, n_classes
+        )
         kernel_state = (prop, bits, score, cls, dist, done, rules, plan, urban_room, u)
 
         for r in range(params.rounds + 1):
@@ -245,10 +236,12 @@ def simulate_multiclass(
                 break
             catch_up = r == params.rounds
             quota = left if catch_up else -(-left // (params.rounds - r))
-            pool = pool_buf[:n_pool] if catch_up else short_buf[:n_short]
-            acc = _accept(pool, quota, kernel_state, hist, cand_buf, u)
+            # In cell order from here: neighbouring conversions touch the same cache
+            # lines, and the redrawn cells come out nearly in order.
+            acc = np.sort(_accept_queued(q, n_queued, quota, kernel_state, hist, u))
             if len(acc) == 0:
                 continue
+            mk.retire(acc, slot, q.live)
             converted.append(acc)
             former.append(flat_cls[acc])
             dirty = np.empty(min(ny * nx, len(acc) * window), dtype=np.int64)
@@ -261,10 +254,12 @@ def simulate_multiclass(
                 key_r = np.uint64(kernels.substream(key, r + 1))
                 cells = dirty[:n_dirty]
                 mk.propose_cells(cells, cls, dist, done, counts, suit, *args, key_r, prop, score)
-                n_pool = mk.add_proposals(cells, prop, cls, dist, plan, listed, 1, pool_buf, n_pool)
-                n_short = mk.add_proposals(
-                    cells, prop, cls, dist, plan, listed, 2, short_buf, n_short
-                )
+                q.reserve(n_queued + n_dirty)
+                n_queued = mk.requeue(
+                    cells, prop, bits, cls, dist, plan, slot, q.key, q.group, q.pair, q.live,
+                    n_queued,
+                )  # fmt: skip
+        mk.clear_slots(q.key, n_queued, slot)
 
         # The gap the roulette left (demand − cells: > 0 short, < 0 surplus) drives FLUS's
         # adaptive inertia for the next year.
@@ -337,6 +332,40 @@ def simulate_multiclass(
     result.final = codes_map(cls, codes)
     result.urban_year = urban_year
     return result
+
+
+class _Queue:
+    """The year's proposal queue (``kernels.multiclass.list_proposals``), grown when a
+    round's new draws need room."""
+
+    def __init__(self, size: int) -> None:
+        self.key = np.empty(size, dtype=np.uint64)
+        self.group = np.empty(size, dtype=np.int32)
+        self.pair = np.empty(size, dtype=np.int32)
+        self.live = np.empty(size, dtype=np.uint8)
+
+    def reserve(self, size: int) -> None:
+        if size > len(self.key):
+            grow = max(size, 2 * len(self.key))
+            for name in ("key", "group", "pair", "live"):
+                old = getattr(self, name)
+                new = np.empty(grow, dtype=old.dtype)
+                new[: len(old)] = old
+                setattr(self, name, new)
+
+
+def _accept_queued(q, n, quota, state, hist, first):
+    """``_accept`` on the first ``n`` entries of the proposal queue."""
+    prop, _, _, cls, dist, _, rules, plan, urban_room, u = state
+    keys = np.empty(n, dtype=np.uint64)
+    m = mk.collect_queued(n, q.key, q.group, q.pair, q.live, quota, plan, hist, keys)
+    if m == 0:
+        return np.empty(0, dtype=np.int64)
+    # Ascending keys: score descending, then cell index.
+    ranked = (np.sort(keys[:m]) & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    out = np.empty(m, dtype=np.int64)
+    k = mk.accept_candidates(ranked, prop, cls, dist, rules, quota, plan, urban_room, u, first, out)
+    return out[:k].copy()
 
 
 def _accept(pool, quota, state, hist, cand_buf, first):
