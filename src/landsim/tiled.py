@@ -800,15 +800,19 @@ class ScenarioInputs:
             int(np.count_nonzero(valid & (data != np.round(data)))) if data.dtype.kind == "f" else 0
         )
         stats["landuse_valid"] = int(np.count_nonzero(valid))
-        values = data[valid]
-        present, counts = np.unique(values, return_counts=True)
+        if data.dtype == np.uint8:
+            # A byte raster (the usual case): counting beats np.unique's sort 20-fold.
+            tally = np.bincount(data[valid], minlength=256)
+            present = np.flatnonzero(tally)
+            counts = tally[present]
+        else:
+            present, counts = np.unique(data[valid], return_counts=True)
         codes = {c.code for c in s.classes}
         stats["landuse_unknown"] = {
             float(v): int(c) for v, c in zip(present, counts, strict=True) if v not in codes
         }
-        lu = np.full(data.shape, NODATA, dtype=np.uint8)
-        lu[valid] = values.astype(np.uint8)
-        del data, values
+        lu = np.where(valid, data, NODATA).astype(np.uint8)
+        del data
 
         layers: dict[str, Layer] = {}
         stats["layers"] = {}
@@ -886,11 +890,14 @@ class ScenarioInputs:
         assert spec.path is not None
         data, ok = read_window(spec.path, tile.box, "suitability.path")
         ok &= valid
-        vals = data[ok]
-        stats["suitability_min"] = float(vals.min()) if vals.size else None
-        stats["suitability_max"] = float(vals.max()) if vals.size else None
+        any_ok = bool(ok.any())
+        # min/max with `where`: no copy of the valid values (a tile is 16 M cells).
+        stats["suitability_min"] = float(np.min(data, where=ok, initial=np.inf)) if any_ok else None
+        stats["suitability_max"] = (
+            float(np.max(data, where=ok, initial=-np.inf)) if any_ok else None
+        )
         stats["suitability_missing"] = int(np.count_nonzero(valid & ~ok))
-        return np.where(ok, data, 0).astype(np.float32)
+        return np.where(ok, data, 0).astype(np.float32, copy=False)
 
     def check(self, stats: list[dict[str, Any]]) -> None:
         """The whole-grid checks of ``read_landuse``, ``read_layers``, ``compile_constraints``
