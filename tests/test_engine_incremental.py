@@ -45,8 +45,12 @@ def former_loop(lu, periods, demand, params) -> dict[int, np.ndarray]:
     return maps
 
 
-@pytest.mark.parametrize("weights_kind", ["urban only", "non-dyadic"])
-def test_simulate_equals_former_loop_on_a_large_grid(weights_kind: str) -> None:
+@pytest.mark.parametrize(
+    ("weights_kind", "open_share"),
+    [("urban only", 0.8), ("non-dyadic", 0.8), ("non-dyadic", 0.04)],
+)
+def test_simulate_equals_former_loop_on_a_large_grid(weights_kind: str, open_share: float) -> None:
+    """open_share 0.04: a small boundary, whose candidates the loop lists (SPARSE)."""
     rng = np.random.default_rng(7)
     shape = (310, 290)
     assert shape[0] * shape[1] >= kstep._MIN_CELLS  # the pruned path, not the plain one
@@ -57,18 +61,19 @@ def test_simulate_equals_former_loop_on_a_large_grid(weights_kind: str) -> None:
         weights[3] = 0.3
     suit_a = rng.random(shape).astype(np.float32)
     suit_b = (suit_a * rng.random(shape)).astype(np.float32)
-    inside = rng.random(shape) < 0.8
+    inside = rng.random(shape) < open_share
     periods = [
         Period(2021, (lu != 2) & inside, suit_a, spill=(lu != 2) & ~inside),
         Period(2024, lu != 255, suit_b),
     ]
     urban0 = int((lu == URBAN).sum())
-    steps = [900, 0, 1500, 700, 2500, 40]
+    steps = [900, 0, 1500, 700, 2500, 40] if open_share > 0.5 else [900, 500, 600, 700, 2500, 40]
     demand = {2020: urban0}
     for k, s in enumerate(steps):
         demand[2021 + k] = demand[2020 + k] + s
     # Enough in 2023 to empty the boundary's candidates and spill over.
-    demand[2023] = demand[2022] + int(((lu != 2) & inside & (lu != URBAN)).sum()) - 2000 + 2600
+    open_cells = int(((lu != 2) & inside & (lu != URBAN)).sum())
+    demand[2023] = demand[2022] + open_cells - steps[0] - steps[1] + 2600
     for y in range(2024, 2027):
         demand[y] = demand[y - 1] + steps[y - 2021]
     params = GrowthParameters(URBAN, weights, radius=2, floor=0.02, alpha=0.5, seed=11)

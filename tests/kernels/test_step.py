@@ -24,6 +24,8 @@ PATHS = {
     "sparse sample": {"min_cells": 0, "stride": 11},
     "level too high": {"min_cells": 0, "stride": 2, "z": -40.0},
     "chunks overflow": {"min_cells": 0, "stride": 3, "room": 0.0},
+    "some chunks overflow": {"min_cells": 0, "stride": 3, "room": 0.02},
+    "listed": {"list_share": 1, "cells": "listed"},
 }
 
 
@@ -54,6 +56,8 @@ def select(lu, w, r, suit, cand, floor, alpha, key, n, **path) -> np.ndarray:
     work = np.empty(lu.shape, np.float32)
     knb.row_sums(lu, w, r, work)
     out = np.full(n, -7, np.int64)
+    if path.get("cells") == "listed":
+        path = {**path, "cells": np.flatnonzero(cand)}
     kstep.select_urban(lu, w, r, work, suit, cand, floor, alpha, key, n, out, **path)
     return out
 
@@ -147,14 +151,14 @@ def test_select_urban_alphas_and_radii(alpha: float, radius: int) -> None:
     args = (w["lu"], weights(), radius, w["suit"], w["cand"], 0.05, alpha, key, n)
     assert_array_equal(select(*args, **PATHS["pruned"]), reference.select_urban(*args))
     for n in n_values(int((potential >= 0).sum())):
-        for path in ("pruned", "level too high"):
+        for path in ("pruned", "level too high", "listed"):
             got = select(
                 w["lu"], weights(), radius, w["suit"], w["cand"], 0.05, alpha, key, n, **PATHS[path]
             )
             assert_array_equal(got, reference.select_top(potential, n))
 
 
-@pytest.mark.parametrize("path", ["pruned", "level too high", "chunks overflow"])
+@pytest.mark.parametrize("path", ["pruned", "level too high", "chunks overflow", "listed"])
 def test_select_urban_ties(path: str) -> None:
     """Heavy ties at the threshold go to the lower flat index: alpha 0 (no noise) and a
     suitability of a few values, so thousands of cells share each potential."""
@@ -183,7 +187,7 @@ def three_kernels(lu, w, r, suit, cand, floor, alpha, key, n) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("path", ["pruned", "plain", "level too high"])
+@pytest.mark.parametrize("path", ["pruned", "plain", "level too high", "listed"])
 @pytest.mark.parametrize("with_nan", [False, True])
 def test_select_urban_odd_suitability(path: str, with_nan: bool) -> None:
     """Suitability 0, -0.0, negative, +inf (and NaN): the same cells as the oracle, and

@@ -48,6 +48,7 @@ _RUN = 16  # the sample's cells come in runs of _RUN (a cache line of float32)
 _Z = 4.0  # the sample's margin in standard deviations
 _MIN_CELLS = 1 << 16  # smaller grids take the plain path: nothing to gain
 _NCHUNKS = 64  # row chunks: balance for a few threads; does not change the result
+_LIST_SHARE = 16  # candidates listed and fewer than 1 cell in _LIST_SHARE: visit them only
 
 
 @jit_inline
@@ -270,6 +271,28 @@ def _survivors(
         counts[c] = found
 
 
+@jit_parallel
+def _list_keys(
+    landuse: np.ndarray,
+    weights: np.ndarray,
+    radius: int,
+    work: np.ndarray,
+    suitability: np.ndarray,
+    floor: float,
+    alpha: float,
+    key: np.uint64,
+    cells: np.ndarray,
+    keys: np.ndarray,
+) -> None:
+    """Order keys of the exact potentials of the candidate cells ``cells`` (flat)."""
+    nx = landuse.shape[1]
+    for k in prange(cells.size):
+        i = cells[k] // nx
+        j = cells[k] - i * nx
+        p = _exact(landuse, weights, radius, work, suitability, floor, alpha, key, i, j)
+        keys[k] = _order_key(p)
+
+
 @jit
 def _finish(
     n: int,
@@ -280,12 +303,14 @@ def _finish(
     out: np.ndarray,
 ) -> None:
     """The top ``n`` of the kept cells by key, ties to the lower index, into ``out``
-    ascending: ``select_top``'s two-level radix threshold over the kept cells only."""
+    ascending: ``select_top``'s two-level radix threshold over the kept cells only
+    (keys >= 2**31, potentials < 0, take no part)."""
     nchunks = counts.size
     hist1 = np.zeros(32768, dtype=np.int64)
     for c in range(nchunks):
         for p in range(base[c], base[c] + counts[c]):
-            hist1[kept_key[p] >> 16] += 1
+            if kept_key[p] < _SIGN:
+                hist1[kept_key[p] >> 16] += 1
     above = 0
     b1 = 32767
     while above + hist1[b1] < n:
@@ -295,7 +320,7 @@ def _finish(
     for c in range(nchunks):
         for p in range(base[c], base[c] + counts[c]):
             k = kept_key[p]
-            if (k >> 16) == b1:
+            if k < _SIGN and (k >> 16) == b1:
                 hist2[k & 0xFFFF] += 1
     b2 = 65535
     while above + hist2[b2] < n:
@@ -307,6 +332,8 @@ def _finish(
     for c in range(nchunks):
         for p in range(base[c], base[c] + counts[c]):
             k = kept_key[p]
+            if k >= _SIGN:
+                continue
             if k > threshold:
                 out[pos] = kept_index[p]
                 pos += 1
@@ -353,6 +380,8 @@ def select_urban(
     min_cells: int = _MIN_CELLS,
     z: float = _Z,
     room: float = 2.0,
+    cells: np.ndarray | None = None,
+    list_share: int = _LIST_SHARE,
 ) -> None:
     """Write into ``out[:n]`` what ``select_top`` writes for the potential that
     ``urban_potential`` computes from ``neighborhood_effect(landuse, weights, radius)``.
@@ -361,30 +390,41 @@ def select_urban(
     ``candidate`` is the mask of cells that may be chosen. The caller guarantees that
     at least ``n`` cells have a potential >= 0, as for ``select_top``.
 
-    The keyword arguments tune speed, never the result (the tests turn them to reach
-    every path): the sample's stride, the grid size below which every potential is
-    computed, the sample's margin in standard deviations, and the room per chunk.
+    ``cells``, when given, must be the flat indices of the nonzero cells of
+    ``candidate``, ascending. When they are few (a planning boundary leaves a small part
+    of the grid open), only they are visited, each given its exact potential: the cost
+    is then in proportion to the candidates, not to the grid.
+
+    The other keyword arguments tune speed, never the result (the tests turn them to
+    reach every path): the sample's stride, the grid size below which every potential
+    is computed, the sample's margin in standard deviations, the room per chunk, and
+    the share of candidates (one cell in ``list_share``) below which ``cells`` is used.
     """
     if n <= 0:
         return
     ny, nx = landuse.shape
-    cells = ny * nx
+    size = ny * nx
     floor, alpha = float(floor), float(alpha)
+    if cells is not None and cells.size * list_share <= size:
+        keys = np.empty(cells.size, dtype=np.uint32)
+        _list_keys(landuse, weights, radius, work, suitability, floor, alpha, key, cells, keys)
+        _finish(n, np.zeros(1, np.int64), np.array([cells.size]), cells, keys, out)
+        return
     args = (landuse, weights, radius, work, suitability, candidate, floor, alpha, key)
-    if cells < min_cells:
+    if size < min_cells:
         _plain(*args, n, out)
         return
     # Runs of _RUN cells, one run per stride × _RUN cells: one cache line of each array
     # serves a run, where single cells would each cost their own misses.
-    starts = np.arange(0, cells, stride * _RUN, dtype=np.int64)
+    starts = np.arange(0, size, stride * _RUN, dtype=np.int64)
     flat = (starts[:, None] + np.arange(_RUN, dtype=np.int64)).reshape(-1)
-    flat = flat[flat < cells]
+    flat = flat[flat < size]
     sample = np.empty(flat.size, dtype=np.uint32)
     _sample(*args, flat, sample)
     eligible = sample[sample < _SIGN]
     # Expected sample cells at or above the n-th potential, and a rank a few standard
     # deviations lower, so that at least n cells of the grid reach it.
-    mu = n * sample.size / cells
+    mu = n * sample.size / size
     rank = max(1, math.ceil(mu + z * math.sqrt(mu) + 2))
     table = noise_table(alpha)
     nchunks = min(ny, _NCHUNKS)
@@ -401,28 +441,28 @@ def select_urban(
             chunk_of_sample[(sample >= level_key) & (sample < _SIGN)], minlength=nchunks
         )
         cap = (room * stride * (in_chunk + 2 * np.sqrt(in_chunk + 1)) + 256 * room).astype(np.int64)
-        for _ in range(2):
-            base = np.zeros(nchunks, dtype=np.int64)
-            base[1:] = np.cumsum(cap)[:-1]
-            kept_index = np.empty(int(cap.sum()), dtype=np.int64)
-            kept_key = np.empty(kept_index.size, dtype=np.uint32)
-            counts = np.zeros(nchunks, dtype=np.int64)
-            _survivors(
-                *args,
-                table,
-                level,
-                np.uint32(level_key),
-                rows,
-                np.arange(nchunks),
-                base,
-                cap,
-                kept_index,
-                kept_key,
-                counts,
-            )
-            if np.all(counts <= cap):
-                break
-            cap = counts.copy()
+        base = np.zeros(nchunks, dtype=np.int64)
+        base[1:] = np.cumsum(cap)[:-1]
+        kept_index = np.empty(int(cap.sum()), dtype=np.int64)
+        kept_key = np.empty(kept_index.size, dtype=np.uint32)
+        counts = np.zeros(nchunks, dtype=np.int64)
+        todo = np.arange(nchunks)
+        ranked = (table, level, np.uint32(level_key), rows)
+        _survivors(*args, *ranked, todo, base, cap, kept_index, kept_key, counts)
+        over = np.flatnonzero(counts > cap)
+        if over.size:
+            # Rerun only the chunks that overflowed, with room for what they counted.
+            fits = counts <= cap
+            cap2 = counts.copy()
+            base2 = np.zeros(nchunks, dtype=np.int64)
+            base2[1:] = np.cumsum(cap2)[:-1]
+            index2 = np.empty(int(cap2.sum()), dtype=np.int64)
+            key2 = np.empty(index2.size, dtype=np.uint32)
+            for c in np.flatnonzero(fits):
+                index2[base2[c] : base2[c] + counts[c]] = kept_index[base[c] : base[c] + counts[c]]
+                key2[base2[c] : base2[c] + counts[c]] = kept_key[base[c] : base[c] + counts[c]]
+            _survivors(*args, *ranked, over, base2, cap2, index2, key2, counts)
+            base, kept_index, kept_key = base2, index2, key2
         if counts.sum() >= n:
             _finish(n, base, counts, kept_index, kept_key, out)
             return
