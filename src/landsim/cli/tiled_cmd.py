@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from landsim.cli._common import _terminate, _user_errors
+
+if TYPE_CHECKING:
+    from landsim.model import YearRecord
 
 
 @click.command("run-tiled")
@@ -65,8 +69,8 @@ def run_tiled(
     signal.signal(signal.SIGTERM, _terminate)
     log = logging.getLogger("landsim")
 
-    def progress(record: object) -> None:
-        log.info("year %d: %s new urban cells", record.year, f"{record.new_urban:,}")  # type: ignore[attr-defined]
+    def progress(record: YearRecord) -> None:
+        log.info("year %d: %s new urban cells", record.year, f"{record.new_urban:,}")
 
     r = run(
         scenario,
