@@ -159,9 +159,9 @@ def check_memory_budget(height: int, width: int, path: Path, key: str) -> None:
         raise InputError(
             f"[{key}] {path}: {height:,} × {width:,} cells need about {_bytes(need)} "
             f"in memory, more than the {_bytes(budget)} available "
-            "(LANDSIM_MEMORY_BUDGET_GB sets the budget); crop or coarsen the grid, or split "
-            "it into districts run one by one: a tiled path for grids larger than memory is "
-            "not built yet"
+            "(LANDSIM_MEMORY_BUDGET_GB sets the budget); run it on the tiled path "
+            "(`landsim run-tiled`, urban-only scenarios, docs/tiled.md), or crop or coarsen "
+            "the grid"
         )
 
 
