@@ -309,3 +309,21 @@ def test_same_result_on_one_and_two_threads() -> None:
         numba.set_num_threads(before)
     assert_array_equal(results[0][0].view(np.uint32), results[1][0].view(np.uint32))
     assert_array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("path", ["pruned", "listed"])
+@pytest.mark.parametrize("floor", [0.02, 1.5])
+def test_select_urban_negative_weight_or_floor_above_one(path: str, floor: float) -> None:
+    """A negative class weight, or a floor above 1 (keep < 0), void the neighbourhood's
+    upper bound that sweep 1 uses; the exact sweep gives the oracle's cells."""
+    w = world((90, 77), seed=5)
+    wts = weights()
+    if floor < 1:
+        wts[3] = -0.4
+    key = np.uint64(kernels.stream_key(6, 0, 2027))
+    args = (w["lu"], wts, 2, w["suit"], w["cand"], floor, 0.5, key)
+    potential = oracle_potential(*args)
+    for n in n_values(int((potential.view(np.uint32) < 0x80000000).sum())):
+        got = select(*args, n, **PATHS[path])
+        assert_array_equal(got, three_kernels(*args, n))
+        assert_array_equal(got, reference.select_top(potential, n))

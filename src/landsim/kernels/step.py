@@ -179,6 +179,36 @@ def _sample(
             keys[k] = _SIGN
 
 
+@jit_inline
+def _column_sums(work: np.ndarray, i: np.int64, radius: int, acc: np.ndarray) -> None:
+    """The column pass of ``neighborhood_effect`` for row ``i``: ``acc[j]`` = the row sums
+    of rows i - r .. i + r added top to bottom from 0, the kernel's order of additions,
+    four rows a sweep (one sweep each would read and write ``acc`` 2r+1 times)."""
+    ny, nx = work.shape
+    hi = min(i + radius + 1, ny)
+    acc[:] = 0.0
+    ii = max(i - radius, 0)
+    while ii < hi:
+        k = min(4, hi - ii)
+        r0 = work[ii]
+        if k == 4:
+            r1, r2, r3 = work[ii + 1], work[ii + 2], work[ii + 3]
+            for j in range(nx):
+                acc[j] = (((acc[j] + r0[j]) + r1[j]) + r2[j]) + r3[j]
+        elif k == 3:
+            r1, r2 = work[ii + 1], work[ii + 2]
+            for j in range(nx):
+                acc[j] = ((acc[j] + r0[j]) + r1[j]) + r2[j]
+        elif k == 2:
+            r1 = work[ii + 1]
+            for j in range(nx):
+                acc[j] = (acc[j] + r0[j]) + r1[j]
+        else:
+            for j in range(nx):
+                acc[j] += r0[j]
+        ii += k
+
+
 @jit_parallel
 def _survivors(
     landuse: np.ndarray,
@@ -210,15 +240,15 @@ def _survivors(
     potential could reach ``level`` whatever the draw (``B × max(table)``), then those
     whose draw's bin allows it, then the exact potential of those left.
     """
-    ny, nx = landuse.shape
+    nx = landuse.shape[1]
     inv = np.float32(1.0 / ((2 * radius + 1) ** 2 - 1))
     keep = np.float32(1.0 - floor)
     top = table.max()
+    upper = keep >= 0 and weights.min() >= 0  # False for a NaN weight
     for t in prange(todo.size):
         c = todo[t]
         acc = np.empty(nx, dtype=np.float32)
         cols = np.empty(nx, dtype=np.int64)
-        bs = np.empty(nx, dtype=np.float64)
         bs2 = np.empty(nx, dtype=np.float64)
         draws = np.empty(nx, dtype=np.uint64)
         centre = np.empty(nx, dtype=np.float32)
@@ -227,32 +257,35 @@ def _survivors(
         end = base[c] + cap[c]
         found = 0
         for i in range(rows[c], rows[c + 1]):
-            # The column pass of neighborhood_effect, in its order of additions.
-            acc[:] = 0.0
-            for ii in range(max(i - radius, 0), min(i + radius + 1, ny)):
+            _column_sums(work, i, radius, acc)
+            # Sweep 1, branch-free, in loops the compiler vectorises. B <= 0
+            # (suitability 0 included) gives a potential <= 0, below level > 0, and
+            # fails the test like a small B; a NaN passes every "not <" test and is
+            # kept, for select_top decides on its bits. With weights >= 0 and keep >= 0,
+            # (acc × inv) bounds the neighbourhood from above (rounding is monotone and
+            # the centre's weight only lowers it), so the class-weight lookup, a gather
+            # that would stop the vectorising, waits for the cells that pass.
+            if upper:
                 for j in range(nx):
-                    acc[j] += work[ii, j]
-            # Sweep 1, in loops the compiler vectorises (the class-weight lookup, a
-            # gather, apart). B <= 0 (suitability 0 included) gives a potential <= 0,
-            # below level > 0, and fails the test like a small B; a NaN passes every
-            # "not <" test and is kept, for select_top decides on its bits.
-            for j in range(nx):
-                centre[j] = weights[landuse[i, j]]
-            for j in range(nx):
-                neigh = (acc[j] - centre[j]) * inv
-                b = suitability[i, j] * (floor + keep * neigh)
-                bs[j] = b
-                flag[j] = candidate[i, j] & np.uint8(not (b * top < level))
+                    b = suitability[i, j] * (floor + keep * (acc[j] * inv))
+                    flag[j] = candidate[i, j] & np.uint8(not (b * top < level))
+            else:
+                for j in range(nx):
+                    centre[j] = weights[landuse[i, j]]
+                for j in range(nx):
+                    b = suitability[i, j] * (floor + keep * ((acc[j] - centre[j]) * inv))
+                    flag[j] = candidate[i, j] & np.uint8(not (b * top < level))
             n1 = 0
             for j in range(nx):
                 cols[n1] = j
                 n1 += flag[j]
             row0 = np.int64(i) * nx
-            # Sweep 2: the draw's bin.
+            # Sweep 2: the exact B, and the bound of the draw's bin.
             n2 = 0
             for q in range(n1):
                 j = cols[q]
-                b = bs[j]
+                neigh = (acc[j] - weights[landuse[i, j]]) * inv
+                b = suitability[i, j] * (floor + keep * neigh)
                 m = _draw_bits(key, row0 + j)
                 cols[n2] = j
                 bs2[n2] = b
