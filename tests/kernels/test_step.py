@@ -327,3 +327,18 @@ def test_select_urban_negative_weight_or_floor_above_one(path: str, floor: float
         got = select(*args, n, **PATHS[path])
         assert_array_equal(got, three_kernels(*args, n))
         assert_array_equal(got, reference.select_top(potential, n))
+
+
+@pytest.mark.parametrize("path", ["plain", "pruned", "listed"])
+def test_select_urban_too_few_candidates_raises(path: str) -> None:
+    """More cells asked than have a potential >= 0: ValueError, as from select_top."""
+    w = world((70, 60), seed=9)
+    suit = w["suit"].copy()
+    suit[w["cand"] == 1] = -1.0  # every candidate's potential < 0
+    suit.reshape(-1)[np.flatnonzero(w["cand"])[:5]] = 0.5
+    key = np.uint64(kernels.stream_key(0, 0, 2020))
+    with pytest.raises(ValueError, match="fewer candidate cells than n"):
+        select(w["lu"], weights(), 2, suit, w["cand"], 0.02, 0.5, key, 6, **PATHS[path])
+    assert (
+        select(w["lu"], weights(), 2, suit, w["cand"], 0.02, 0.5, key, 5, **PATHS[path]).size == 5
+    )

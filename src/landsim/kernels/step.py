@@ -3,7 +3,7 @@ by ``select_top`` would choose, without computing every cell's potential.
 
 ``select_urban`` gives exactly the set of ``select_top(urban_potential(…), n)``, bit for
 bit the same potentials, draws and tie rule; ``tests/kernels/test_step.py`` checks it
-against ``kernels.reference``. What it saves:
+against ``kernels.reference`` on every path below. What it saves:
 
 - **The neighbourhood** comes from the row sums (``neighborhood.row_sums``), which the
   engine keeps between years and corrects around converted cells
@@ -17,13 +17,17 @@ against ``kernels.reference``. What it saves:
   libm's last-bit error and the float32 rounding). A cell whose bound ``B × table[bin]``
   is below a threshold ``L`` has a potential below ``L`` and is skipped after a few
   integer operations; the others (about 2 % of the cells) get their exact potential.
-- **The selection** then runs over those cells only. ``L`` comes from a sample (every
-  257th cell's exact potential), set low enough that, with high probability, at least
-  ``n`` cells reach it; the run checks that they do. When they do, every cell of the
-  top ``n`` (ties included) reaches ``L``, so the exact threshold and the tie rule are
-  applied to the complete set. When they do not (an unlucky sample, or heavy ties), it
-  lowers ``L`` and tries again, and in the end computes every potential and calls
-  ``select_top``: the answer is the same on every path, only the time differs.
+  Before the draw, ``B × max(table)`` with the neighbourhood bounded by its column sum
+  (weights >= 0) leaves ~10 % of the cells, in loops the compiler vectorises.
+- **The selection** then runs over those cells only. ``L`` comes from a sample (the
+  exact potentials of one cell in 257, in runs of 16), set low enough that, with high
+  probability, at least ``n`` cells reach it; the run checks that they do. When they do,
+  every cell of the top ``n`` (ties included) reaches ``L``, so the exact threshold and
+  the tie rule are applied to the complete set. When they do not (an unlucky sample, or
+  heavy ties), it lowers ``L`` and tries again, and in the end computes every potential
+  and calls ``select_top``: the answer is the same on every path, only the time differs.
+- **Few candidates** (a planning boundary: the caller passes their flat indices) are
+  visited alone, each given its exact potential, and ranked as above.
 """
 
 from __future__ import annotations
@@ -441,6 +445,8 @@ def select_urban(
     if cells is not None and cells.size * list_share <= size:
         keys = np.empty(cells.size, dtype=np.uint32)
         _list_keys(landuse, weights, radius, work, suitability, floor, alpha, key, cells, keys)
+        if np.count_nonzero(keys < _SIGN) < n:
+            raise ValueError("select_urban: fewer candidate cells than n")  # as select_top
         _finish(n, np.zeros(1, np.int64), np.array([cells.size]), cells, keys, out)
         return
     args = (landuse, weights, radius, work, suitability, candidate, floor, alpha, key)
