@@ -45,16 +45,6 @@ def _landsim() -> str:
     return str(exe) if exe.is_file() else "landsim"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict[str, Any]:
     import dask
     import distributed
@@ -62,8 +52,10 @@ def machine() -> dict[str, Any]:
     import psutil
     import rasterio
 
+    from benchmarks.run import _cpuinfo_model
+
     return {
-        "cpu": _cpu_model(),
+        "cpu": _cpuinfo_model(),
         "cores": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "platform": platform.platform(),
@@ -166,13 +158,22 @@ def one_tile(data: Path, scenario_path: Path, chunk: int, repeats: int) -> dict[
     from landsim import api, kernels
     from landsim.io.raster import read_grid
     from landsim.io.windowed import read_window
-    from landsim.kernels.tiled import HIGH_BINS, count_split, high_histogram, split, tile_potential
+    from landsim.kernels.tiled import HIGH_BINS, high_histogram
     from landsim.scenario import load
-    from landsim.tiled import ScenarioInputs, Tile, TileGrid, _threshold_bin
+    from landsim.tiled import (
+        ScenarioInputs,
+        TileCandidates,
+        TileGrid,
+        _threshold_bin,
+        split_cells,
+        tile_potentials,
+    )
 
     s = load(scenario_path)
     grid = read_grid(s.inputs.landuse)
     tg = TileGrid(grid.shape, chunk)
+    if tg.rows < 3 or tg.cols < 3:
+        raise SystemExit(f"--chunk {chunk}: the grid needs 3 × 3 tiles or more for an interior one")
     ty, tx = tg.rows // 2, tg.cols // 2
     t = next(x for x in tg.tiles if (x.ty, x.tx) == (ty, tx))
     src = ScenarioInputs(s, grid)
@@ -183,48 +184,43 @@ def one_tile(data: Path, scenario_path: Path, chunk: int, repeats: int) -> dict[
         loads.append(time.perf_counter() - t0)
     p = api._growth_params(s, s.simulation.seed)
     r = p.radius
-    halo_box = (t.y0 - r, t.x0 - r, t.h + 2 * r, t.w + 2 * r)
-    halo = Tile(0, 0, 0, *halo_box)
-    raw, valid = read_window(s.inputs.landuse, halo.box, "inputs.landuse")
+    # An interior tile's halo: `r` cells of land use on every side.
+    raw, valid = read_window(
+        s.inputs.landuse, (t.y0 - r, t.x0 - r, t.h + 2 * r, t.w + 2 * r), "inputs.landuse"
+    )
     lu = np.where(valid, raw, 255).astype(np.uint8)
     lu[r:-r, r:-r] = init.landuse
     key = np.uint64(kernels.stream_key(p.seed, 0, s.simulation.start_year + 1))
-    work = np.empty((lu.shape[0], t.w), np.float32)
-    pot = np.empty((t.h, t.w), np.float32)
     hist = np.zeros(HIGH_BINS, dtype=np.int64)
 
-    def passes(cand: np.ndarray, suit: np.ndarray) -> dict[str, float]:
+    def passes(cands: TileCandidates) -> dict[str, float]:
         times: dict[str, list[float]] = {"potential": [], "histogram": [], "split": []}
         for _ in range(repeats):
             t0 = time.perf_counter()
-            tile_potential(
-                lu, r, r, t.y0, t.x0, *grid.shape, suit, False, cand,
-                p.weights, r, p.urban_code, p.floor, p.alpha, key, work, pot,
-            )  # fmt: skip
+            pot = tile_potentials(lu, r, r, t, grid.shape, cands, p, key)
             t1 = time.perf_counter()
             hist[:] = 0
             high_histogram(pot, hist)
             t2 = time.perf_counter()
             open_ = int(np.count_nonzero(pot >= 0))
             b1, _ = _threshold_bin(hist, max(1, open_ // 50))
-            na, nb = count_split(pot, b1)
-            split(pot, b1, np.empty(na, np.int64), np.empty(nb, np.int64), np.empty(nb, np.uint16))
+            split_cells(pot, b1)
             t3 = time.perf_counter()
             times["potential"].append(t1 - t0)
             times["histogram"].append(t2 - t1)
             times["split"].append(t3 - t2)
         return {k: statistics.median(v) for k, v in times.items()}
 
-    sparse = passes(init.candidate, init.suitability)
+    sparse = passes(init.candidates)
     nonzero = int(np.count_nonzero(hist))
     # The same tile with every land cell open (no planning lines): the dense case.
     raw_s, ok = read_window(s.suitability.path, t.box, "suitability.path")
     dense_cand = (ok & (init.landuse != 255) & (raw_s > 0)).astype(np.uint8)
-    dense = passes(dense_cand, raw_s[dense_cand.astype(bool)].astype(np.float32))
+    dense = passes(TileCandidates(dense_cand, raw_s[dense_cand.astype(bool)].astype(np.float32)))
     cells = t.h * t.w
     return {
         "tile": {"row": ty, "col": tx, "cells": cells, "side": chunk},
-        "candidates": int(np.count_nonzero(init.candidate)),
+        "candidates": int(np.count_nonzero(init.candidates.mask)),
         "load_s": statistics.median(loads),
         "median_s": sparse,
         "dense_candidates": int(np.count_nonzero(dense_cand)),
@@ -265,7 +261,7 @@ def check_output(run: Path, scenario_path: Path) -> dict[str, Any]:
         }
 
 
-BARRIERS_PER_YEAR = 5  # edges → pass 1 → pass 2 → (tie rows) → apply: client round trips
+BARRIERS_PER_YEAR = 4  # pass 1, pass 2, (tie rows), apply: the client's round trips a year
 CLUSTER_LATENCY_S = 0.05  # assumed per barrier on a cluster with hundreds of tasks
 TASKS_PER_TILE_YEAR = 7  # edges, pass 1, pass 2, its summary, apply and its two parts
 # "Each task suffers about 1ms of overhead" (distributed.dask.org): serial at the scheduler.
@@ -511,6 +507,18 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _national(res: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]:
+    """The national estimate from a measured run and tile, with the --national-* options."""
+    return estimate(
+        res["run"]["report"],
+        res["tile"],
+        a.national_cells,
+        a.national_years,
+        a.national_workers,
+        a.national_chunk,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=30000)
@@ -534,14 +542,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.from_json:
         res = json.loads(a.json.read_text())
-        res["estimate"] = estimate(
-            res["run"]["report"],
-            res["tile"],
-            a.national_cells,
-            a.national_years,
-            a.national_workers,
-            a.national_chunk,
-        )
+        res["estimate"] = _national(res, a)
         a.json.write_text(json.dumps(res, indent=2, default=str) + "\n")
         a.out.write_text(markdown(res))
         print(markdown(res))
@@ -574,14 +575,7 @@ def main() -> None:
         "report": report,
     }
     res["check"] = check_output(run_dir, scenario)
-    res["estimate"] = estimate(
-        report,
-        res["tile"],
-        a.national_cells,
-        a.national_years,
-        a.national_workers,
-        a.national_chunk,
-    )
+    res["estimate"] = _national(res, a)
     if not a.keep_run:
         shutil.rmtree(run_dir, ignore_errors=True)
     a.json.write_text(json.dumps(res, indent=2, default=str) + "\n")

@@ -15,19 +15,26 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from _landsim_kit import CLASSES, grid_transform, invoke, to_toml, write_raster
+from _landsim_kit import CLASSES, CRS, grid_transform, invoke, to_toml, write_raster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from landsim import api, kernels
-from landsim.errors import DemandError, GridMismatchError, LandsimError, OutputError
-from landsim.kernels.tiled import tile_potential
+from landsim.errors import (
+    DemandError,
+    GridMismatchError,
+    InputError,
+    LandsimError,
+    OutputError,
+)
 from landsim.model import GrowthParameters, InsufficientCandidates, simulate
 from landsim.tiled import (
+    TileCandidates,
     TileGrid,
     _tie_plan,
     run_tiled,
     simulate_tiled,
+    tile_potentials,
 )
 
 SHAPE = (257, 301)
@@ -109,34 +116,19 @@ def test_tile_potential_is_the_whole_grid_potential(radius: int, alpha: float) -
     live = (cand.astype(bool) & (lu != URBAN)).astype(np.uint8)
     kernels.urban_potential(suit, neigh, live, 0.01, alpha, key, ref)
     got = np.empty_like(ref)
+    params = GrowthParameters(URBAN, w, radius=radius, floor=0.01, alpha=alpha)
     for t in TileGrid(lu.shape, 13).tiles:
         top, left = min(radius, t.y0), min(radius, t.x0)
         y1, x1 = t.y0 + t.h, t.x0 + t.w
+        # The halo cut from the whole grid here, not from the neighbours' strips.
         halo = np.ascontiguousarray(
             lu[t.y0 - top : min(ny, y1 + radius), t.x0 - left : min(nx, x1 + radius)]
         )
-        out = np.empty((t.h, t.w), np.float32)
-        tile_potential(
-            halo,
-            top,
-            left,
-            t.y0,
-            t.x0,
-            ny,
-            nx,
-            suit[t.y0 : y1, t.x0 : x1][cand[t.y0 : y1, t.x0 : x1].astype(bool)],
-            False,
-            np.ascontiguousarray(cand[t.y0 : y1, t.x0 : x1]),
-            w,
-            radius,
-            URBAN,
-            0.01,
-            alpha,
-            key,
-            np.empty((halo.shape[0], t.w), np.float32),
-            out,
+        mask = np.ascontiguousarray(cand[t.y0 : y1, t.x0 : x1])
+        cands = TileCandidates(mask, suit[t.y0 : y1, t.x0 : x1][mask.astype(bool)])
+        got[t.y0 : y1, t.x0 : x1] = tile_potentials(
+            halo, top, left, t, lu.shape, cands, params, key
         )
-        got[t.y0 : y1, t.x0 : x1] = out
     assert got.view(np.uint32).tobytes() == ref.view(np.uint32).tobytes()
 
 
@@ -186,10 +178,12 @@ def test_tiled_equals_engine(chunk: int, workers: int, clients: Any) -> None:
         assert np.array_equal(v, before[k]), f"{k} modified"
 
 
-def test_all_candidates_tie_across_tiles() -> None:
+@pytest.mark.parametrize("chunk", [10, 7])
+def test_all_candidates_tie_across_tiles(chunk: int) -> None:
     """Every candidate has the same potential (alpha 0, one suitability, no neighbour
     weight): the chosen cells are the first n candidates in global flat order, which
-    in a tiling of 10 columns interleaves the tiles row by row."""
+    interleaves the tiles row by row (tiles of 7 cells leave narrower, shorter tiles
+    at the right and bottom edges)."""
     ny, nx = 40, 50
     lu = np.full((ny, nx), CROPLAND, dtype=np.uint8)
     suit = np.full((ny, nx), 0.5, dtype=np.float32)
@@ -198,7 +192,7 @@ def test_all_candidates_tie_across_tiles() -> None:
     w = np.zeros(256, dtype=np.float32)
     p = GrowthParameters(URBAN, w, radius=1, alpha=0.0)
     demand = {2020: 0, 2021: 137, 2022: 1000}
-    got = simulate_tiled(lu, suit, cand, demand, p, [2021], chunk=10)
+    got = simulate_tiled(lu, suit, cand, demand, p, [2021], chunk=chunk)
     ref = simulate(lu, suit, cand, demand, p, [2021])
     _same(got, ref)
     first = np.flatnonzero(cand.reshape(-1))[:137]
@@ -254,6 +248,39 @@ def test_tiled_equals_engine_property(
     assert np.all(cand[changed] == 1)
     for x, y in zip((lu, suit, cand), inputs, strict=True):
         assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("shape", [(1, 23), (23, 1), (2, 17)])
+@pytest.mark.parametrize("chunk", [3, 4])
+def test_grids_thinner_than_the_neighbourhood(shape: tuple[int, int], chunk: int) -> None:
+    """One row, one column, two rows: a radius of 3 reaches past the grid on both sides,
+    and the last tile is narrower than the radius (23 = 5 × 4 + 3)."""
+    rng = np.random.default_rng(sum(shape) + chunk)
+    lu = rng.choice(
+        np.array([CROPLAND, FOREST, URBAN, 255], np.uint8), shape, p=[0.6, 0.2, 0.1, 0.1]
+    )
+    suit = rng.choice(np.array([0.0, 0.5, 1.0], np.float32), shape)
+    cand = (rng.random(shape) < 0.8).astype(np.uint8)
+    u0 = int((lu == URBAN).sum())
+    open_ = int((cand.astype(bool) & (lu != URBAN)).sum())
+    demand = {0: u0, 1: u0 + open_ // 3, 2: u0 + open_}
+    for alpha in (0.0, 1.0):
+        p = GrowthParameters(URBAN, _weights(), radius=3, alpha=alpha, seed=2)
+        ref = simulate(lu, suit, cand, demand, p, [1, 2])
+        _same(simulate_tiled(lu, suit, cand, demand, p, [1, 2], chunk=chunk), ref)
+
+
+def test_years_whose_demand_is_met_or_falls() -> None:
+    """A year asking for no new cell (the first year included) or for fewer urban cells
+    than the map holds converts nothing, as in the engine (urban never reverts)."""
+    a = _arrays((40, 50))
+    u0 = int((a["landuse"] == URBAN).sum())
+    demand = {2020: u0, 2021: u0, 2022: u0 + 150, 2023: u0 - 10, 2024: u0 + 160}
+    p = GrowthParameters(URBAN, _weights(), radius=2, seed=4)
+    args = (a["landuse"], a["suitability"], a["candidate"], demand, p, sorted(demand))
+    got = simulate_tiled(*args, chunk=16)
+    _same(got, simulate(*args))
+    assert [r.new_urban for r in got.records] == [0, 150, 0, 10]
 
 
 def test_too_much_demand_and_a_chunk_below_the_radius() -> None:
@@ -392,6 +419,82 @@ def test_uniform_suitability_and_no_layers(tmp_path: Path) -> None:
             rasterio.open(tmp_path / "tiled" / f"landuse_{year}.tif") as b,
         ):
             assert b.read(1).tobytes() == a.read(1).tobytes()
+
+
+def _small_region(folder: Path) -> dict[str, Any]:
+    """The region on a 60 × 70 grid, with a demand it can hold."""
+    data = _region(folder, (60, 70))
+    urban = data["demand"]["urban"]
+    urban[2026] = urban[2020] + 200
+    return data
+
+
+def test_integer_suitability_raster(tmp_path: Path) -> None:
+    """A byte raster of 0 and 1 as suitability: landsim run reads it, so must the tiles
+    (their range check once failed on it: numpy's min of an integer array refuses an
+    infinite starting value)."""
+    folder = tmp_path / "in"
+    data = _small_region(folder)
+    suit = (np.random.default_rng(1).random((60, 70)) < 0.7).astype(np.uint8)
+    suit[:, :5] = 255
+    write_raster(folder / "synthetic_suitability_byte.tif", suit, nodata=255)
+    data["suitability"]["path"] = str(folder / "synthetic_suitability_byte.tif")
+    scenario = _write(folder, data)
+    api.run_scenario(scenario, tmp_path / "ref")
+    run_tiled(scenario, tmp_path / "tiled", chunk=32, inline=True)
+    for name in ("landuse_2026.tif", "summary.csv"):
+        ref, got = tmp_path / "ref" / name, tmp_path / "tiled" / name
+        if name.endswith(".tif"):
+            with rasterio.open(ref) as a, rasterio.open(got) as b:
+                assert b.read(1).tobytes() == a.read(1).tobytes()
+        else:
+            assert got.read_bytes() == ref.read_bytes()
+
+
+def test_a_user_error_on_a_worker_keeps_its_type(tmp_path: Path, clients: Any, runner: Any) -> None:
+    """A damaged block is met by the worker that reads it. The error used to reach the
+    client as a bare Exception (its rasterio context does not unpickle), so the CLI
+    printed a traceback; it must come back as the InputError it is, and leave nothing."""
+    folder = tmp_path / "in"
+    data = _small_region(folder)
+    noise = np.random.default_rng(2).random((60, 70)).astype(np.float32)
+    profile = {
+        "driver": "GTiff",
+        "height": 60,
+        "width": 70,
+        "count": 1,
+        "dtype": "float32",
+        "crs": CRS,
+        "transform": grid_transform(),
+        "tiled": True,
+        "blockxsize": 16,
+        "blockysize": 16,
+        "compress": "deflate",
+    }
+    damaged = folder / "synthetic_suitability_damaged.tif"
+    with rasterio.open(damaged, "w", **profile) as ds:
+        ds.write(noise, 1)
+    raw = bytearray(damaged.read_bytes())
+    # Noise does not compress: the file is mostly blocks, and its second half is one.
+    raw[len(raw) // 2 : len(raw) // 2 + 400] = bytes(400)
+    damaged.write_bytes(bytes(raw))
+    data["suitability"]["path"] = str(damaged)
+    scenario = _write(folder, data)
+    with pytest.raises(InputError, match="damaged or truncated"):
+        run_tiled(scenario, tmp_path / "out", chunk=32, client=clients[1])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_input_the_run_does_not_read_is_refused_first(
+    region: Any, tmp_path: Path
+) -> None:
+    """run-tiled ignores districts, but provenance.json hashes their file: a missing one
+    stopped the run after its last year, with a traceback."""
+    _, data, _ = region
+    bad = {**data, "districts": {"path": str(tmp_path / "missing_districts.tif")}}
+    with pytest.raises(InputError, match=r"\[districts.path\] file not found"):
+        run_tiled(_write(tmp_path, bad), tmp_path / "out", inline=True)
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_run_tiled_on_a_local_cluster(region: Any, tmp_path: Path, runner: Any) -> None:

@@ -307,16 +307,32 @@ def _growth_params(s: Scenario, seed: int, member: int = 0) -> GrowthParameters:
     )
 
 
-def _summary_rows(p: Prepared, res: SimulationResult) -> list[list[Any]]:
+SUMMARY_HEADER = [
+    "year",
+    "class_code",
+    "class_name",
+    "role",
+    "cells",
+    "km2",
+    "change_since_start_cells",
+    "converted_to_urban_cells",
+]
+
+
+def summary_rows(
+    s: Scenario, grid: Grid, class_counts: dict[int, np.ndarray], records: list[YearRecord]
+) -> list[list[Any]]:
+    """The rows of ``summary.csv`` (:data:`SUMMARY_HEADER`): per year and class. ``landsim
+    run-tiled`` writes them too, so both commands' files are the same bytes."""
     rows = []
-    start_counts = res.class_counts[res.start_year]
-    by_year = {r.year: r for r in res.records}
-    for year in sorted(res.class_counts):
-        counts = res.class_counts[year]
+    start_counts = class_counts[min(class_counts)]
+    by_year = {r.year: r for r in records}
+    for year in sorted(class_counts):
+        counts = class_counts[year]
         rec = by_year.get(year)
-        for c in p.scenario.classes:
+        for c in s.classes:
             cells = int(counts[c.code])
-            km2 = p.grid.km2(cells)
+            km2 = grid.km2(cells)
             to_urban = int(rec.from_class[c.code]) if rec else 0
             rows.append(
                 [
@@ -443,17 +459,8 @@ def run_prepared(
             files.append("landsim.nc")
         write.write_csv(
             stage / "summary.csv",
-            [
-                "year",
-                "class_code",
-                "class_name",
-                "role",
-                "cells",
-                "km2",
-                "change_since_start_cells",
-                "converted_to_urban_cells",
-            ],
-            _summary_rows(p, res),
+            SUMMARY_HEADER,
+            summary_rows(s, p.grid, res.class_counts, res.records),
         )
         if s.output.geotiff:
             assert res.urban_year is not None

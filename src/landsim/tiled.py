@@ -70,6 +70,9 @@ class TiledUnsupportedError(ScenarioError):
 
 @dataclass(frozen=True)
 class Tile:
+    """Tile ``index``, in tile row ``ty`` and column ``tx``: ``h`` × ``w`` cells from
+    grid cell (``y0``, ``x0``)."""
+
     index: int
     ty: int
     tx: int
@@ -80,6 +83,7 @@ class Tile:
 
     @property
     def box(self) -> tuple[int, int, int, int]:
+        """(first row, first column, rows, columns): the window ``io.windowed`` reads."""
         return (self.y0, self.x0, self.h, self.w)
 
 
@@ -129,22 +133,29 @@ class TileGrid:
 # ------------------------------------------------------------------ inputs
 
 
+@dataclass(frozen=True)
+class TileCandidates:
+    """The cells of a tile that may become urban, and their suitability.
+
+    ``mask`` (uint8) is the first period's candidate mask; ``suitability`` (float32)
+    holds the value of each cell of ``mask``, in row-major order, or one value for all
+    when ``constant``: the suitability of cells that can never be chosen is not kept
+    (see ``kernels.tiled.tile_potential``). Both are fixed for the run.
+    """
+
+    mask: np.ndarray
+    suitability: np.ndarray
+    constant: bool = False
+
+
 @dataclass
 class TileInit:
     """A tile as loaded: its state and what the client needs to check the inputs."""
 
     landuse: np.ndarray  # uint8
-    candidate: np.ndarray  # uint8: may become urban (the first period's mask)
-    # float32: the suitability of the candidate cells, row-major (see tile_potential);
-    # one value for all when ``suitability_constant``.
-    suitability: np.ndarray
-    suitability_constant: bool
+    candidates: TileCandidates
     counts: np.ndarray  # int64[256]: cells per class code
     stats: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def suit(self) -> tuple[np.ndarray, bool]:
-        return self.suitability, self.suitability_constant
 
 
 class TileInputs(Protocol):
@@ -176,7 +187,7 @@ class ArrayInputs:
         cand = self._cut(self.candidate, tile, bool)
         suit = self._cut(self.suitability, tile, np.float32)[cand]
         counts = np.bincount(lu.reshape(-1), minlength=256).astype(np.int64)
-        return TileInit(lu, cand.astype(np.uint8), suit, False, counts)
+        return TileInit(lu, TileCandidates(cand.astype(np.uint8), suit), counts)
 
 
 # ------------------------------------------------------------------ executors
@@ -214,6 +225,32 @@ class _Inline:
         return _Done(obj)
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A user error a task met on a worker, returned as its value.
+
+    Raised there, it would reach the client as a bare ``Exception``: dask pickles the
+    error with its context, and a rasterio error in that context does not unpickle, so
+    the CLI printed a traceback instead of the one-line message; and every worker logs
+    a task that raises. Tasks fed a ``_Failed`` pass it on; the client raises it.
+    """
+
+    kind: type[LandsimError]
+    message: str
+
+
+def _on_worker(fn: Callable[..., Any], *args: Any) -> Any:
+    """Every dask task: ``fn(*args)``, with a user error as its value (see ``_Failed``)."""
+    for a in args:
+        for v in a if isinstance(a, list) else (a,):
+            if isinstance(v, _Failed):
+                return v
+    try:
+        return fn(*args)
+    except LandsimError as exc:
+        return _Failed(type(exc), str(exc))
+
+
 class _Dask:
     """Tasks on a dask.distributed client; futures in arguments (also inside lists) are
     resolved on the worker, so tile arrays move only between workers."""
@@ -223,18 +260,28 @@ class _Dask:
         self.workers = max(1, len(client.scheduler_info().get("workers", {})))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self.client.submit(fn, *args, pure=False)
+        from uuid import uuid4
+
+        from dask.utils import funcname
+
+        # Keyed by the task's own name, not the wrapper's: the dashboard groups by it.
+        key = f"{funcname(fn)}-{uuid4().hex}"
+        return self.client.submit(_on_worker, fn, *args, key=key, pure=False)
 
     def gather(self, items: Sequence[Any]) -> list[Any]:
         from distributed import KilledWorker
 
         try:
-            return list(self.client.gather(list(items)))
+            values = list(self.client.gather(list(items)))
         except KilledWorker as exc:
             raise ClusterError(
                 f"a dask worker died running a tile task ({exc}); the workers may be short "
                 "of memory: use a smaller --chunk or more memory per worker"
             ) from exc
+        for v in values:
+            if isinstance(v, _Failed):
+                raise v.kind(v.message)
+        return values
 
     def scatter(self, obj: Any) -> Any:
         return self.client.scatter(obj, broadcast=True, hash=False)
@@ -289,61 +336,65 @@ class _Step:
     key: np.uint64
 
 
-def _potential(
+def tile_potentials(
+    halo: np.ndarray,
+    top: int,
+    left: int,
     t: Tile,
-    lu: np.ndarray,
-    nb: Sequence[Any],
-    cand: np.ndarray,
-    suit: tuple[np.ndarray, bool],
-    step: _Step,
-    costs: dict[str, float],
+    shape: tuple[int, int],
+    cands: TileCandidates,
+    params: GrowthParameters,
+    key: np.uint64,
 ) -> np.ndarray:
+    """The potentials of tile ``t`` of a grid of ``shape``: float32, -1 where a cell may
+    not become urban. ``halo`` is the tile's land use with up to ``params.radius`` cells
+    of its neighbours' around it, ``top`` rows above it and ``left`` columns to its left
+    (fewer at the grid's edge); ``key`` is the year's random stream."""
     from landsim.kernels.tiled import tile_potential
 
-    t0 = time.perf_counter()
-    p = step.params
-    halo, top, left = _halo(lu, t, step.shape, p.radius, nb)
-    work = np.empty((halo.shape[0], t.w), dtype=np.float32)
+    p = params
     out = np.empty((t.h, t.w), dtype=np.float32)
-    t1 = time.perf_counter()
     tile_potential(
         halo,
         top,
         left,
         t.y0,
         t.x0,
-        step.shape[0],
-        step.shape[1],
-        suit[0],
-        suit[1],
-        cand,
+        shape[0],
+        shape[1],
+        cands.suitability,
+        cands.constant,
+        cands.mask,
         p.weights,
         p.radius,
         p.urban_code,
         p.floor,
         p.alpha,
-        step.key,
-        work,
+        key,
+        np.empty((halo.shape[0], t.w), dtype=np.float32),
         out,
     )
-    costs["halo"] = t1 - t0
-    costs["potential"] = time.perf_counter() - t1
     return out
 
 
+def _potential(
+    t: Tile, lu: np.ndarray, nb: Sequence[Any], cands: TileCandidates, step: _Step
+) -> tuple[np.ndarray, dict[str, float]]:
+    """The tile's potentials this year, and the time its halo and its kernel took."""
+    t0 = time.perf_counter()
+    halo, top, left = _halo(lu, t, step.shape, step.params.radius, nb)
+    t1 = time.perf_counter()
+    out = tile_potentials(halo, top, left, t, step.shape, cands, step.params, step.key)
+    return out, {"halo": t1 - t0, "potential": time.perf_counter() - t1}
+
+
 def _pass_high(
-    t: Tile,
-    lu: np.ndarray,
-    nb: Sequence[Any],
-    cand: np.ndarray,
-    suit: tuple[np.ndarray, bool],
-    step: _Step,
+    t: Tile, lu: np.ndarray, nb: Sequence[Any], cands: TileCandidates, step: _Step
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Task: the tile's histogram of the potentials' high 16 bits, sparse (bins, counts)."""
     from landsim.kernels.tiled import HIGH_BINS, high_histogram
 
-    costs: dict[str, float] = {}
-    pot = _potential(t, lu, nb, cand, suit, step, costs)
+    pot, costs = _potential(t, lu, nb, cands, step)
     t0 = time.perf_counter()
     hist = np.zeros(HIGH_BINS, dtype=np.int64)
     high_histogram(pot, hist)
@@ -362,26 +413,27 @@ class _Split:
     costs: dict[str, float]
 
 
-def _pass_split(
-    t: Tile,
-    lu: np.ndarray,
-    nb: Sequence[Any],
-    cand: np.ndarray,
-    suit: tuple[np.ndarray, bool],
-    step: _Step,
-    b1: int,
-) -> _Split:
-    """Task: recompute the potentials and keep the cells at or above bin ``b1``."""
-    from landsim.kernels.tiled import count_split, split
+def split_cells(potential: np.ndarray, b1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tile-local flat indices of the cells above bin ``b1``; of the cells in it; the
+    low 16 bits of those cells' potentials), each ascending by index."""
+    from landsim.kernels.tiled import split
 
-    costs: dict[str, float] = {}
-    pot = _potential(t, lu, nb, cand, suit, step, costs)
-    t0 = time.perf_counter()
-    n_above, n_bin = count_split(pot, b1)
+    none = np.empty(0, dtype=np.int64)
+    n_above, n_bin = split(potential, b1, True, none, none, none.astype(np.uint16))
     above = np.empty(n_above, dtype=np.int64)
     bin_index = np.empty(n_bin, dtype=np.int64)
     bin_low = np.empty(n_bin, dtype=np.uint16)
-    split(pot, b1, above, bin_index, bin_low)
+    split(potential, b1, False, above, bin_index, bin_low)
+    return above, bin_index, bin_low
+
+
+def _pass_split(
+    t: Tile, lu: np.ndarray, nb: Sequence[Any], cands: TileCandidates, step: _Step, b1: int
+) -> _Split:
+    """Task: recompute the potentials and keep the cells at or above bin ``b1``."""
+    pot, costs = _potential(t, lu, nb, cands, step)
+    t0 = time.perf_counter()
+    above, bin_index, bin_low = split_cells(pot, b1)
     costs["split"] = time.perf_counter() - t0
     return _Split(above, bin_index, bin_low, costs)
 
@@ -427,7 +479,7 @@ def _init(inputs: TileInputs, t: Tile, urban: int) -> TileInit:
 
 
 def _init_summary(init: TileInit, urban: int) -> tuple[np.ndarray, int, dict[str, Any]]:
-    open_ = int(np.count_nonzero(init.candidate.astype(bool) & (init.landuse != urban)))
+    open_ = int(np.count_nonzero(init.candidates.mask.astype(bool) & (init.landuse != urban)))
     return init.counts, open_, init.stats
 
 
@@ -480,6 +532,15 @@ class YearCosts:
     parts: dict[str, float] = field(default_factory=dict)
 
 
+def check_chunk(chunk: int, radius: int) -> None:
+    """Refuse tiles narrower than the neighbourhood: a halo comes from the next tiles only."""
+    if chunk < max(radius, 1):
+        raise LandsimError(
+            f"--chunk {chunk}: a tile must be at least the neighbourhood radius "
+            f"({radius}) on a side; use a larger chunk"
+        )
+
+
 class TiledState:
     """The tiled land use of one run on an executor: load it, step it, read it out."""
 
@@ -490,18 +551,13 @@ class TiledState:
         params: GrowthParameters,
         client: Any = None,
     ) -> None:
-        if chunk < max(params.radius, 1):
-            raise LandsimError(
-                f"--chunk {chunk}: a tile must be at least the neighbourhood radius "
-                f"({params.radius}) on a side; use a larger chunk"
-            )
+        check_chunk(chunk, params.radius)
         self.grid = TileGrid(inputs.shape, chunk)
         self.params = params
         self.ex: Any = _Inline() if client is None else _Dask(client)
         self.inputs = self.ex.scatter(inputs)
         self.lu: list[Any] = []
-        self.cand: list[Any] = []
-        self.suit: list[Any] = []
+        self.cands: list[Any] = []
         self.counts = np.zeros(256, dtype=np.int64)
         self.n_cand = 0
         self.tile_costs: dict[str, list[float]] = {}
@@ -521,8 +577,7 @@ class TiledState:
         ex, u = self.ex, self.urban
         inits = [ex.submit(_init, self.inputs, t, u) for t in self.grid.tiles]
         self.lu = [ex.submit(operator.attrgetter("landuse"), f) for f in inits]
-        self.cand = [ex.submit(operator.attrgetter("candidate"), f) for f in inits]
-        self.suit = [ex.submit(operator.attrgetter("suit"), f) for f in inits]
+        self.cands = [ex.submit(operator.attrgetter("candidates"), f) for f in inits]
         summaries = ex.gather([ex.submit(_init_summary, f, u) for f in inits])
         del inits
         self.counts = np.sum([s[0] for s in summaries], axis=0).astype(np.int64)
@@ -559,10 +614,7 @@ class TiledState:
         t0 = time.perf_counter()
         edges = [ex.submit(_edges, f, p.radius) for f in self.lu]
         nbs = [[None if k is None else edges[k] for k in grid.neighbours(t)] for t in tiles]
-        args = [
-            (t, self.lu[t.index], nbs[t.index], self.cand[t.index], self.suit[t.index])
-            for t in tiles
-        ]
+        args = [(t, self.lu[t.index], nbs[t.index], self.cands[t.index]) for t in tiles]
         high = ex.gather([ex.submit(_pass_high, *a, step) for a in args])
         hist1 = np.zeros(HIGH_BINS, dtype=np.int64)
         for bins, counts, costs in high:
@@ -878,7 +930,7 @@ class ScenarioInputs:
         else:
             packed, constant = suit[cand], False
         stats["suitability_kept"] = int(packed.size)
-        return TileInit(lu, cand.astype(np.uint8), packed, constant, counts, stats)
+        return TileInit(lu, TileCandidates(cand.astype(np.uint8), packed, constant), counts, stats)
 
     def _suitability(self, tile: Tile, valid: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
         """compute_suitability's value on the tile, with its range and gap statistics."""
@@ -890,12 +942,13 @@ class ScenarioInputs:
         assert spec.path is not None
         data, ok = read_window(spec.path, tile.box, "suitability.path")
         ok &= valid
-        any_ok = bool(ok.any())
-        # min/max with `where`: no copy of the valid values (a tile is 16 M cells).
-        stats["suitability_min"] = float(np.min(data, where=ok, initial=np.inf)) if any_ok else None
-        stats["suitability_max"] = (
-            float(np.max(data, where=ok, initial=-np.inf)) if any_ok else None
-        )
+        # min/max with `where`: no copy of the valid values (a tile is 16 M cells). Their
+        # `initial` must be of the raster's type: an integer raster refuses infinity.
+        info = np.finfo(data.dtype) if data.dtype.kind == "f" else np.iinfo(data.dtype)
+        stats["suitability_min"] = stats["suitability_max"] = None
+        if ok.any():
+            stats["suitability_min"] = float(np.min(data, where=ok, initial=info.max))
+            stats["suitability_max"] = float(np.max(data, where=ok, initial=info.min))
         stats["suitability_missing"] = int(np.count_nonzero(valid & ~ok))
         return np.where(ok, data, 0).astype(np.float32, copy=False)
 
@@ -1057,6 +1110,7 @@ def run_tiled(
     """
     from landsim import __version__, api
     from landsim.demand import urban_demand
+    from landsim.ensemble import _check_inputs_exist
     from landsim.io import write
     from landsim.io.raster import probe_aligned, read_grid
     from landsim.io.windowed import write_landuse_windows
@@ -1065,8 +1119,19 @@ def run_tiled(
     t_start = time.perf_counter()
     s = load(path)
     check_supported(s)
+    run_seed = s.simulation.seed if seed is None else seed
+    params = api._growth_params(s, run_seed)
+    check_chunk(chunk, params.radius)
+    # provenance.json hashes every input file, the districts and unused drivers too: a
+    # missing one must stop the run here, not after its last year.
+    _check_inputs_exist(s)
     if s.districts is not None:
         log.warning("[districts] run-tiled does not tally districts; the run ignores them")
+    if not s.output.geotiff:
+        log.warning(
+            "[output] geotiff = false: run-tiled writes its maps as GeoTIFF all the same "
+            "(it writes no NetCDF)"
+        )
     grid = read_grid(s.inputs.landuse)
     for name, c in s.constraints.items():
         probe_aligned(c.path, grid, f"constraints.{name}.path")
@@ -1075,13 +1140,12 @@ def run_tiled(
     out = Path(out_dir) if out_dir is not None else api.default_output_dir(s)
     input_files = list(api._input_files(s).values())
     write.check_output_dir(out, overwrite, input_files)
-    run_seed = s.simulation.seed if seed is None else seed
-    params = api._growth_params(s, run_seed)
     src = ScenarioInputs(s, grid)
     sim = s.simulation
     colors = {c.code: c.color or api.DEFAULT_COLORS[c.role] for c in s.classes}
     tags = {"landsim_version": __version__, "scenario": s.name, "seed": str(run_seed)}
-    n_tiles = TileGrid(grid.shape, chunk).rows * TileGrid(grid.shape, chunk).cols
+    tiling = TileGrid(grid.shape, chunk)
+    n_tiles = tiling.rows * tiling.cols
     files: list[str] = []
     writes: dict[int, float] = {}
     with _executor(client, inline, scheduler, workers, n_tiles) as c:
@@ -1110,7 +1174,9 @@ def run_tiled(
 
             counts, records = run_years(state, demand, on_year, on_map, sim.map_years)
             write.write_csv(
-                stage / "summary.csv", SUMMARY_HEADER, _summary_rows(s, grid, counts, records)
+                stage / "summary.csv",
+                api.SUMMARY_HEADER,
+                api.summary_rows(s, grid, counts, records),
             )
             write.write_json(stage / "provenance.json", api.provenance(s, grid, run_seed))
             report = _report(state, grid, chunk, writes, c, time.perf_counter() - t_start)
@@ -1135,45 +1201,6 @@ def run_tiled(
         "seconds": time.perf_counter() - t_start,
     }
     return TiledRun(out, files, summary, report)
-
-
-SUMMARY_HEADER = [
-    "year",
-    "class_code",
-    "class_name",
-    "role",
-    "cells",
-    "km2",
-    "change_since_start_cells",
-    "converted_to_urban_cells",
-]
-
-
-def _summary_rows(
-    s: Scenario, grid: Grid, counts: dict[int, np.ndarray], records: list[YearRecord]
-) -> list[list[Any]]:
-    """The rows of ``summary.csv``, as ``landsim run`` writes them."""
-    rows = []
-    start = counts[min(counts)]
-    by_year = {r.year: r for r in records}
-    for year in sorted(counts):
-        rec = by_year.get(year)
-        for c in s.classes:
-            cells = int(counts[year][c.code])
-            km2 = grid.km2(cells)
-            rows.append(
-                [
-                    year,
-                    c.code,
-                    c.name,
-                    c.role,
-                    cells,
-                    "" if km2 is None else f"{km2:.4f}",
-                    cells - int(start[c.code]),
-                    int(rec.from_class[c.code]) if rec else 0,
-                ]
-            )
-    return rows
 
 
 def _median(v: list[float]) -> float:

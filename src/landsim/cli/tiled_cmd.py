@@ -14,6 +14,25 @@ if TYPE_CHECKING:
     from landsim.model import YearRecord
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM: silence dask's loggers, then unwind as ``_terminate`` does.
+
+    A dask client closed in the middle of a gather logs every pending future ("Task
+    exception was never retrieved", hundreds of tracebacks) over the one line the CLI
+    prints; the run is abandoned, so they say nothing. Done here, before the cluster is
+    torn down, and only in the CLI: a Python caller keeps its loggers.
+    """
+    import logging
+
+    quiet = ("asyncio", "distributed", "tornado")
+    for name in [*quiet, *logging.root.manager.loggerDict]:
+        if name.split(".")[0] in quiet:
+            logging.getLogger(name).disabled = True
+    if signum == signal.SIGTERM:
+        _terminate(signum, frame)
+    raise KeyboardInterrupt
+
+
 @click.command("run-tiled")
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option(
@@ -66,22 +85,26 @@ def run_tiled(
 
     from landsim.tiled import run_tiled as run
 
-    signal.signal(signal.SIGTERM, _terminate)
     log = logging.getLogger("landsim")
 
     def progress(record: YearRecord) -> None:
         log.info("year %d: %s new urban cells", record.year, f"{record.new_urban:,}")
 
-    r = run(
-        scenario,
-        output,
-        chunk=chunk,
-        workers=workers,
-        scheduler=scheduler,
-        seed=seed,
-        overwrite=overwrite,
-        on_year=progress,
-    )
+    before = {sig: signal.signal(sig, _interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        r = run(
+            scenario,
+            output,
+            chunk=chunk,
+            workers=workers,
+            scheduler=scheduler,
+            seed=seed,
+            overwrite=overwrite,
+            on_year=progress,
+        )
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     s = r.summary
     click.echo(f"scenario  {s['scenario']} ({s['start_year']} → {s['end_year']}, seed {s['seed']})")
     click.echo(f"grid      {s['grid']}, tiles {s['tiles']}, workers {r.report['workers']}")

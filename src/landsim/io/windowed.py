@@ -18,7 +18,7 @@ from zlib import crc32
 import numpy as np
 
 from landsim.errors import InputError, OutputError
-from landsim.io.raster import NODATA, Grid, _open, _root_cause, check_aligned
+from landsim.io.raster import NODATA, Grid, _open, _root_cause
 
 # (row offset, column offset, rows, columns) of a window on the grid.
 Box = tuple[int, int, int, int]
@@ -31,18 +31,12 @@ def _window(box: Box) -> Any:
     return Window(x0, y0, w, h)
 
 
-def read_window(
-    path: Path, box: Box, key: str, grid: Grid | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Band 1 of ``path`` in ``box``, and its validity mask.
-
-    With ``grid`` the raster must sit on it (``check_aligned``'s refusal otherwise).
-    """
+def read_window(path: Path, box: Box, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Band 1 of ``path`` in ``box``, and its validity mask. The caller has checked that
+    the raster sits on the grid (``io.raster.probe_aligned``): once, not per window."""
     from rasterio.errors import RasterioError
 
     with _open(path, key) as ds:
-        if grid is not None:
-            check_aligned(ds, grid, path, key)
         try:
             data = ds.read(1, window=_window(box))
         except RasterioError as exc:
@@ -57,10 +51,6 @@ def read_window(
     if data.dtype.kind == "f":
         valid &= np.isfinite(data)
     return data, valid
-
-
-def _hex_to_rgba(color: str) -> tuple[int, int, int, int]:
-    return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16), 255)
 
 
 def write_landuse_windows(
@@ -81,7 +71,7 @@ def write_landuse_windows(
     import rasterio
     from rasterio.errors import RasterioError
 
-    from landsim.io.write import _atomic, _tiff_profile
+    from landsim.io.write import _atomic, _hex_to_rgb, _tiff_profile
 
     profile = _tiff_profile(grid, "uint8", NODATA, compress)
     # Past 4 GB a classic TIFF cannot address its blocks; GDAL's guess is safe for both.
@@ -94,7 +84,7 @@ def write_landuse_windows(
                     block = np.ascontiguousarray(data, dtype=np.uint8)
                     ds.write(block, 1, window=_window(box))
                     written.append((box, crc32(block)))
-                cmap = {code: _hex_to_rgba(c) for code, c in colors.items()}
+                cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
                 cmap[NODATA] = (0, 0, 0, 0)
                 ds.write_colormap(1, cmap)
                 ds.update_tags(**tags)

@@ -132,35 +132,21 @@ def high_histogram(potential: np.ndarray, hist: np.ndarray) -> None:
 
 
 @jit
-def count_split(potential: np.ndarray, b1: int) -> tuple[int, int]:
-    """(cells whose high 16 bits are above ``b1``, cells whose high 16 bits are ``b1``)."""
-    keys = potential.view(np.uint32)
-    h, w = keys.shape
-    above = 0
-    inside = 0
-    for i in range(h):
-        for j in range(w):
-            k = order_key(keys[i, j])
-            if k < _SIGN:
-                hi = np.int64(k >> 16)
-                if hi > b1:
-                    above += 1
-                elif hi == b1:
-                    inside += 1
-    return above, inside
-
-
-@jit
 def split(
     potential: np.ndarray,
     b1: int,
+    count_only: bool,
     above: np.ndarray,
     bin_index: np.ndarray,
     bin_low: np.ndarray,
-) -> None:
-    """Tile-local flat indices (ascending) of the cells above bin ``b1`` into ``above``;
-    of the cells in it into ``bin_index`` with their low 16 bits in ``bin_low``. The
-    arrays are sized by :func:`count_split`."""
+) -> tuple[int, int]:
+    """(cells whose high 16 bits are above ``b1``, cells whose high 16 bits are ``b1``).
+
+    Unless ``count_only``, also writes their tile-local flat indices, ascending: the cells
+    above the bin into ``above``, the cells in it into ``bin_index`` with their low 16
+    bits in ``bin_low``. A first call with ``count_only`` (and empty arrays) sizes them:
+    one kernel for both, so that the two passes cannot disagree on which cell is where.
+    """
     keys = potential.view(np.uint32)
     h, w = keys.shape
     a = 0
@@ -168,12 +154,16 @@ def split(
     for i in range(h):
         for j in range(w):
             k = order_key(keys[i, j])
-            if k < _SIGN:
-                hi = np.int64(k >> 16)
-                if hi > b1:
+            if k >= _SIGN:
+                continue
+            hi = np.int64(k >> 16)
+            if hi > b1:
+                if not count_only:
                     above[a] = i * w + j
-                    a += 1
-                elif hi == b1:
+                a += 1
+            elif hi == b1:
+                if not count_only:
                     bin_index[b] = i * w + j
                     bin_low[b] = k & 0xFFFF
-                    b += 1
+                b += 1
+    return a, b

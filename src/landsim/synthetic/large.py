@@ -35,6 +35,7 @@ CRS = "EPSG:32649"
 CELL = 30.0
 ORIGIN = (200000.0, 4000000.0)
 CROPLAND, FOREST, WATER, URBAN = 1, 2, 3, 4
+CLASSES = {"cropland": CROPLAND, "forest": FOREST, "water": WATER, "urban": URBAN}
 NODATA = 255
 SUIT_NODATA = -1.0
 FILES = {
@@ -258,15 +259,7 @@ def make_large_region(
         "size": size,
         "cells": size * size,
         "valid_cells": valid,
-        "classes": {
-            name: int(counts[code])
-            for name, code in (
-                ("cropland", CROPLAND),
-                ("forest", FOREST),
-                ("water", WATER),
-                ("urban", URBAN),
-            )
-        },
+        "classes": {name: int(counts[code]) for name, code in CLASSES.items()},
         "udb_open_cells": in_udb,
         "growth_cells": growth,
         "seconds": time.perf_counter() - t0,
@@ -276,6 +269,11 @@ def make_large_region(
 
 def _scenario(size: int, years: int, seed: int, urban: int, growth: int) -> str:
     start = 2020
+    # Each class's role is its name.
+    classes = "".join(
+        f'[[classes]]\ncode = {code}\nname = "{name}"\nrole = "{name}"\n\n'
+        for name, code in CLASSES.items()
+    )
     return f"""# SYNTHETIC scenario written by landsim.synthetic.large ({size} x {size} cells):
 # not real land use or planning data.
 schema_version = 1
@@ -287,27 +285,7 @@ start_year = {start}
 end_year = {start + years}
 seed = {seed}
 
-[[classes]]
-code = {CROPLAND}
-name = "cropland"
-role = "cropland"
-
-[[classes]]
-code = {FOREST}
-name = "forest"
-role = "forest"
-
-[[classes]]
-code = {WATER}
-name = "water"
-role = "water"
-
-[[classes]]
-code = {URBAN}
-name = "urban"
-role = "urban"
-
-[inputs]
+{classes}[inputs]
 landuse = "{FILES["landuse"]}"
 
 [suitability]
@@ -331,13 +309,20 @@ random_factor = 1.0
 """
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be 1 or more")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="output folder (outside the repository)")
-    parser.add_argument("--size", type=int, default=30000, help="cells per side")
-    parser.add_argument("--years", type=int, default=5, help="years the scenario runs")
+    parser.add_argument("--size", type=_positive, default=30000, help="cells per side")
+    parser.add_argument("--years", type=_positive, default=5, help="years the scenario runs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--strip", type=int, default=512, help="rows generated at a time")
+    parser.add_argument("--strip", type=_positive, default=512, help="rows generated at a time")
     args = parser.parse_args(argv)
     info = make_large_region(
         args.out, args.size, years=args.years, seed=args.seed, strip=args.strip
