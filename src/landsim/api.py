@@ -92,8 +92,8 @@ def _check_feasible(
             open_ = open_ | period.spill.astype(bool)
         grown = demand[compiled.first_year - 1] - demand[sim.start_year]
         needed = demand[compiled.last_year] - demand[compiled.first_year - 1]
-        used = min(grown, int((open_ & earlier).sum()))
-        available = int(open_.sum()) - used
+        used = min(grown, int(np.count_nonzero(open_ & earlier)))
+        available = int(np.count_nonzero(open_)) - used
         earlier |= open_
         if needed <= available:
             continue
@@ -172,7 +172,7 @@ def prepare(scenario: Scenario, seed: int | None = None) -> Prepared:
     else:
         suitability = compute_suitability(scenario, grid, valid)
         periods = _model_periods(suitability, constraints)
-        observed = int((landuse == scenario.urban_class.code).sum())
+        observed = int(np.count_nonzero(landuse == scenario.urban_class.code))
         demand = urban_demand(scenario, observed, grid.cell_area_m2)
     _check_feasible(scenario, constraints, demand, periods, districts)
     return Prepared(
@@ -207,7 +207,7 @@ def validate_scenario(path: str | Path) -> dict[str, Any]:
             probe_aligned(scenario.suitability.path, grid, "suitability.path")
         constraints = compile_constraints(scenario, landuse, grid)
         districts = read_districts(scenario, grid)
-        observed = int((landuse == scenario.urban_class.code).sum())
+        observed = int(np.count_nonzero(landuse == scenario.urban_class.code))
         demand = urban_demand(scenario, observed, grid.cell_area_m2)
         # The drivers' pixels are read too: a truncated or all-nodata driver passes a
         # probe of its header and must be refused here, not halfway into a run.
@@ -219,14 +219,14 @@ def validate_scenario(path: str | Path) -> dict[str, Any]:
     return {
         "scenario": scenario.name,
         "grid": f"{grid.shape[0]} × {grid.shape[1]} cells, {grid.crs_label}",
-        "valid_cells": int((landuse != NODATA).sum()),
+        "valid_cells": int(np.count_nonzero(landuse != NODATA)),
         "years": f"{sim.start_year}–{sim.end_year}",
         "urban_start_cells": observed,
         "urban_end_cells": demand[sim.end_year],
-        "candidate_cells": int(constraints.candidate.sum()),
+        "candidate_cells": int(np.count_nonzero(constraints.candidate)),
         "periods": {
-            f"{p.first_year}–{p.last_year}": f"{int(p.candidate.sum()):,} cells open"
-            + ("" if p.spill is None else f", {int(p.spill.sum()):,} by spill-over")
+            f"{p.first_year}–{p.last_year}": f"{int(np.count_nonzero(p.candidate)):,} cells open"
+            + ("" if p.spill is None else f", {int(np.count_nonzero(p.spill)):,} by spill-over")
             for p in constraints.periods
         },
         "conflicts (三线冲突)": {

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from landsim.errors import InputError
-from landsim.io.raster import NODATA, Grid, read_aligned
+from landsim.io.raster import NODATA, Grid, isin_codes, read_aligned
 from landsim.scenario.schema import EVERYWHERE, Scenario, TransitionRule
 
 HARD_RULES = ("no_change", "no_construction")
@@ -178,20 +178,28 @@ def _check_raster_layer(data: np.ndarray, valid: np.ndarray, path: Path, key: st
 
 def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
     layers = {}
+    # One raster often holds several layers (the four urban lines, water in the land-use
+    # map): read and check it once. The arrays are only read below, never changed.
+    rasters: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
     for name, spec in scenario.constraints.items():
         key = f"constraints.{name}.path"
-        data, valid, vector = read_layer_values(
-            spec.path,
-            grid,
-            key,
-            layer=spec.layer,
-            attribute=spec.attribute,
-            all_touched=spec.rasterize == "all_touched",
-        )
-        if vector is None:
-            _check_raster_layer(data, valid, spec.path, key)
-        inside = valid & np.isin(data, np.asarray(spec.inside))
-        zones = {z: valid & np.isin(data, np.asarray(v)) for z, v in spec.zones.items()}
+        if spec.path in rasters and spec.layer is None and spec.attribute is None:
+            data, valid = rasters[spec.path]
+            vector = None
+        else:
+            data, valid, vector = read_layer_values(
+                spec.path,
+                grid,
+                key,
+                layer=spec.layer,
+                attribute=spec.attribute,
+                all_touched=spec.rasterize == "all_touched",
+            )
+            if vector is None:
+                _check_raster_layer(data, valid, spec.path, key)
+                rasters[spec.path] = (data, valid)
+        inside = valid & isin_codes(data, spec.inside)
+        zones = {z: valid & isin_codes(data, v) for z, v in spec.zones.items()}
         for z, mask in zones.items():
             if not mask.any():
                 raise InputError(
@@ -221,7 +229,7 @@ def _rule_mask(
         where = np.ones(landuse.shape, dtype=bool)
     else:
         where = layers[name].zones[zone] if zone else layers[name].inside
-    return where & np.isin(landuse, np.asarray(scenario.rule_classes(rule), dtype=landuse.dtype))
+    return where & isin_codes(landuse, np.asarray(scenario.rule_classes(rule), dtype=landuse.dtype))
 
 
 def _period_bounds(scenario: Scenario, rules: list[TransitionRule]) -> list[tuple[int, int]]:
@@ -321,8 +329,8 @@ def _taken_away(
     count = np.zeros(by_rules.shape, dtype=np.uint8)
     for b in blocked.values():
         count += b
-    taken = {k: int(b.sum()) for k, b in blocked.items()}
-    only = {k: int((b & (count == 1)).sum()) for k, b in blocked.items()}
+    taken = {k: int(np.count_nonzero(b)) for k, b in blocked.items()}
+    only = {k: int(np.count_nonzero(b & (count == 1))) for k, b in blocked.items()}
     return taken, only
 
 
@@ -372,7 +380,7 @@ def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any
     for a, b in combinations(enforced, 2):
         if a.rule == b.rule:
             continue
-        cells = int((a.inside & b.inside).sum())
+        cells = int(np.count_nonzero(a.inside & b.inside))
         if not cells:
             continue
         win = _winner(a, b)

@@ -94,6 +94,17 @@ def _root_cause(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def isin_codes(data: np.ndarray, values: Any) -> np.ndarray:
+    """``np.isin(data, values)``; for a byte raster and integer codes, by a 256-entry
+    lookup table (np.isin made an 8-byte index per cell: ~0.1 s per call at 32 M cells)."""
+    codes = np.asarray(values)
+    if data.dtype != np.uint8 or codes.dtype.kind not in "iu":
+        return np.isin(data, codes)
+    table = np.zeros(256, dtype=bool)
+    table[codes[(codes >= 0) & (codes <= 255)]] = True
+    return table[data]
+
+
 def _read_band(ds: Any, path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
     """Band 1 and its validity mask (False where nodata, NaN or infinite)."""
     from rasterio.errors import RasterioError

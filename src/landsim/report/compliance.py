@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from landsim.constraints import CompiledConstraints, Districts
-from landsim.io.raster import Grid
+from landsim.io.raster import Grid, isin_codes
 from landsim.model import SimulationResult
 from landsim.scenario.schema import CONSTRUCTION_ROLES, Scenario
 
@@ -78,7 +78,7 @@ def compliance(
     final = res.final
     assert final is not None and res.urban_year is not None
     changed = landuse != final
-    new_cons = changed & np.isin(final, construction)
+    new_cons = changed & isin_codes(final, construction)
     bad = disallowed_growth(constraints, res.urban_year, res.start_year)
     breaks = {
         name: line_breaks(layer.rule, layer.inside, changed, new_cons)
@@ -152,20 +152,20 @@ def compliance(
         entry: dict[str, Any] = {
             "rule": layer.rule,
             "enforced": layer.enforced,
-            "changed_inside": int((changed & layer.inside).sum()),
-            "new_construction_inside": int((new_cons & layer.inside).sum()),
-            "new_construction_outside": int((new_cons & ~layer.inside).sum()),
-            "breaks_line": None if b is None else int(b.sum()),
+            "changed_inside": int(np.count_nonzero(changed & layer.inside)),
+            "new_construction_inside": int(np.count_nonzero(new_cons & layer.inside)),
+            "new_construction_outside": int(np.count_nonzero(new_cons & ~layer.inside)),
+            "breaks_line": None if b is None else int(np.count_nonzero(b)),
             "violations": None,
             "permitted_exceptions": None,
         }
         if b is not None:
             if layer.enforced:
-                v = int((b & bad).sum())
+                v = int(np.count_nonzero(b & bad))
                 entry["violations"] = v
-                entry["permitted_exceptions"] = int(b.sum()) - v
+                entry["permitted_exceptions"] = int(np.count_nonzero(b)) - v
             else:
-                entry["violations"] = int(b.sum())  # reported: encroachment
+                entry["violations"] = int(np.count_nonzero(b))  # reported: encroachment
         check[name] = entry
 
     out: dict[str, Any] = {
@@ -179,16 +179,16 @@ def compliance(
             {
                 "first_year": p.first_year,
                 "last_year": p.last_year,
-                "candidate_cells": int(p.candidate.sum()),
-                "spill_over_cells": None if p.spill is None else int(p.spill.sum()),
+                "candidate_cells": int(np.count_nonzero(p.candidate)),
+                "spill_over_cells": None if p.spill is None else int(np.count_nonzero(p.spill)),
             }
             for p in constraints.periods
         ],
         "years": years,
         "final_check_from_maps": {
-            "changed_cells": int(changed.sum()),
-            "reverted_urban_cells": int(((landuse == urban) & (final != urban)).sum()),
-            "growth_not_allowed_by_rules": int(bad.sum()),
+            "changed_cells": int(np.count_nonzero(changed)),
+            "reverted_urban_cells": int(np.count_nonzero((landuse == urban) & (final != urban))),
+            "growth_not_allowed_by_rules": int(np.count_nonzero(bad)),
             "lines": check,
         },
         "plan": plan_checks(s, grid, res, layers),
@@ -201,7 +201,7 @@ def compliance(
 def _line_info(
     s: Scenario, name: str, layer: Any, constraints: CompiledConstraints, grid: Grid
 ) -> dict[str, Any]:
-    cells = int(layer.inside.sum())
+    cells = int(np.count_nonzero(layer.inside))
     info: dict[str, Any] = {
         "rule": layer.rule,
         "file": str(layer.path),
@@ -211,7 +211,7 @@ def _line_info(
         "spill_over": layer.spill_over,
         "cells_taken_from_growth": constraints.taken_away.get(name, 0),
         "zones": {
-            z: {"cells": int(m.sum()), "km2": _km2(int(m.sum()), grid)}
+            z: {"cells": int(np.count_nonzero(m)), "km2": _km2(int(np.count_nonzero(m)), grid)}
             for z, m in layer.zones.items()
         },
     }
@@ -268,12 +268,13 @@ def district_table(
     assert final is not None
     codes = districts.codes
     n = int(codes.max()) + 1
-    crop0 = np.bincount(codes[np.isin(landuse, cropland)], minlength=n)
-    crop1 = np.bincount(codes[np.isin(final, cropland)], minlength=n)
+    crop0 = np.bincount(codes[isin_codes(landuse, cropland)], minlength=n)
+    crop1 = np.bincount(codes[isin_codes(final, cropland)], minlength=n)
     urban = s.urban_class.code
     u0 = np.bincount(codes[landuse == urban], minlength=n)
     u1 = np.bincount(codes[final == urban], minlength=n)
     viol = np.bincount(codes[bad], minlength=n)
+    cells = np.bincount(codes.ravel(), minlength=n)
     # The records' district arrays are indexed like res.district_codes, not by code.
     index = (
         {} if res.district_codes is None else {int(c): i for i, c in enumerate(res.district_codes)}
@@ -313,7 +314,7 @@ def district_table(
             {
                 "code": code,
                 "name": name,
-                "cells": int((codes == code).sum()),
+                "cells": int(cells[code]),
                 "urban_start_cells": int(u0[code]),
                 "urban_end_cells": int(u1[code]),
                 "urban_end_km2": _km2(int(u1[code]), grid),
