@@ -369,10 +369,7 @@ def requeue(cells, prop, score_bits, cls, dist, plan, slot, qkey, qgroup, qpair,
     flat_slot = slot.reshape(-1)
     for t in range(cells.shape[0]):
         p = cells[t]
-        s = flat_slot[p]
-        if s >= 0:
-            qlive[s] = 0
-            flat_slot[p] = -1
+        _unqueue(p, flat_slot, qlive)
         i = p // nx
         j = p - i * nx
         k = prop[i, j]
@@ -396,11 +393,16 @@ def retire(cells, slot, qlive) -> None:
     """The listed cells' queue entries no longer stand (the cells converted)."""
     flat_slot = slot.reshape(-1)
     for t in range(cells.shape[0]):
-        p = cells[t]
-        s = flat_slot[p]
-        if s >= 0:
-            qlive[s] = 0
-            flat_slot[p] = -1
+        _unqueue(cells[t], flat_slot, qlive)
+
+
+@jit_inline
+def _unqueue(p, flat_slot, qlive) -> None:
+    """Cell p's queue entry, if it has one, no longer stands."""
+    s = flat_slot[p]
+    if s >= 0:
+        qlive[s] = 0
+        flat_slot[p] = -1
 
 
 @jit
