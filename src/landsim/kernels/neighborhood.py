@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from landsim.kernels._jit import jit_parallel
+from landsim.kernels._jit import jit_inline, jit_parallel
 
 
 @jit_parallel
@@ -27,16 +27,7 @@ def neighborhood_effect(
     ny, nx = landuse.shape
     inv = np.float32(1.0 / ((2 * radius + 1) ** 2 - 1))
     for i in prange(ny):
-        # The row's weights with `radius` zeros either side: beyond the edge weighs 0,
-        # and adding an exact 0.0 leaves a float sum unchanged.
-        padded = np.zeros(nx + 2 * radius, dtype=np.float32)
-        for j in range(nx):
-            padded[radius + j] = weights[landuse[i, j]]
-        row = work[i]
-        row[:] = 0.0
-        for d in range(2 * radius + 1):
-            for j in range(nx):
-                row[j] += padded[d + j]
+        _row_sum(landuse, weights, radius, i, work[i])
     for i in prange(ny):
         acc = np.zeros(nx, dtype=np.float32)
         for ii in range(max(i - radius, 0), min(i + radius + 1, ny)):
@@ -57,16 +48,23 @@ def neighborhood_effect(
 def row_sums(landuse: np.ndarray, weights: np.ndarray, radius: int, work: np.ndarray) -> None:
     """The row pass of ``neighborhood_effect``: ``work[i, j]`` = the weights of
     ``landuse[i, j - r .. j + r]`` added left to right (0 beyond the edge)."""
-    ny, nx = landuse.shape
-    for i in prange(ny):
-        padded = np.zeros(nx + 2 * radius, dtype=np.float32)
+    for i in prange(landuse.shape[0]):
+        _row_sum(landuse, weights, radius, i, work[i])
+
+
+@jit_inline
+def _row_sum(landuse, weights, radius, i, row) -> None:
+    """Row i's window sums into ``row``, left to right (one row of ``row_sums``)."""
+    nx = landuse.shape[1]
+    # The row's weights with `radius` zeros either side: beyond the edge weighs 0,
+    # and adding an exact 0.0 leaves a float sum unchanged.
+    padded = np.zeros(nx + 2 * radius, dtype=np.float32)
+    for j in range(nx):
+        padded[radius + j] = weights[landuse[i, j]]
+    row[:] = 0.0
+    for d in range(2 * radius + 1):
         for j in range(nx):
-            padded[radius + j] = weights[landuse[i, j]]
-        row = work[i]
-        row[:] = 0.0
-        for d in range(2 * radius + 1):
-            for j in range(nx):
-                row[j] += padded[d + j]
+            row[j] += padded[d + j]
 
 
 @jit_parallel
