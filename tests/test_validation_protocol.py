@@ -28,12 +28,12 @@ FILES = (
     "wh2005_refy.tif",
     "wh2010_refy.tif",
     "wh2013_refy.tif",
-    "slope_deg.tif",
-    "wh_Pop.tif",
     "dist_urban_2005_m.tif",
     "dist_urban_2010_m.tif",
+    "bare_2005.tif",
+    "bare_2010.tif",
 )
-URBAN, WATER = 4, 6
+URBAN, BARE, WATER = 4, 5, 6
 
 
 def _clip(src: Path, dst: Path) -> Any:
@@ -46,7 +46,7 @@ def _gain(start: np.ndarray, end: np.ndarray) -> int:
     return int((scored & (start != URBAN) & (end == URBAN)).sum())
 
 
-def _scenario(folder: Path, name: str, start: int, end: int, dist: str, **extra: Any) -> Path:
+def _scenario(folder: Path, name: str, start: int, end: int, **extra: Any) -> Path:
     start_map = _clip(WUHAN / f"wh{start}_refy.tif", folder / f"wh{start}_refy.tif")
     end_map = _clip(WUHAN / f"wh{end}_refy.tif", folder / f"wh{end}_refy.tif")
     urban = int((start_map == URBAN).sum())
@@ -68,10 +68,10 @@ def _scenario(folder: Path, name: str, start: int, end: int, dist: str, **extra:
         ],
         "inputs": {
             "landuse": f"wh{start}_refy.tif",
+            # The committed protocol's drivers, measured on the start map.
             "drivers": {
-                "slope": "slope_deg.tif",
-                "population": {"path": "wh_Pop.tif", "transform": "log1p"},
-                "dist_urban": {"path": dist, "scale": 0.001},
+                "dist_urban": {"path": f"dist_urban_{start}_m.tif", "scale": 0.001},
+                "bare": f"bare_{start}.tif",
             },
         },
         "suitability": {"method": "uniform"},
@@ -99,7 +99,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_protocol_calibrate_simulate_assess(clip: Path, runner: Any, tmp_path: Path) -> None:
-    cal = _scenario(clip, "clip-calibration", 2005, 2010, "dist_urban_2005_m.tif")
+    cal = _scenario(clip, "clip-calibration", 2005, 2010)
     out = tmp_path / "calibration"
     r = invoke(
         runner,
@@ -135,7 +135,7 @@ def test_protocol_calibrate_simulate_assess(clip: Path, runner: Any, tmp_path: P
     extra: dict[str, Any] = {"model": text["model"]}
     if "suitability" in text:
         extra["suitability"] = text["suitability"]
-    val = _scenario(clip, "clip-validation", 2010, 2013, "dist_urban_2010_m.tif", **extra)
+    val = _scenario(clip, "clip-validation", 2010, 2013, **extra)
     run_dir = tmp_path / "validation"
     r = invoke(runner, "run", val, "-o", run_dir)
     assert r.exit_code == 0, r.output
@@ -168,7 +168,7 @@ def test_protocol_calibrate_simulate_assess(clip: Path, runner: Any, tmp_path: P
 
 
 def test_calibrate_refusals(clip: Path, runner: Any, tmp_path: Path) -> None:
-    cal = _scenario(clip, "clip-refusals", 2005, 2010, "dist_urban_2005_m.tif")
+    cal = _scenario(clip, "clip-refusals", 2005, 2010)
     observed = clip / "wh2010_refy.tif"
 
     def fails(*args: Any, message: str) -> None:
@@ -215,7 +215,26 @@ def test_committed_protocol_scenarios_never_read_2013_for_fitting() -> None:
     assert val.simulation.map_years == [2013]
     assert val.inputs.landuse.name == "wh2010_refy.tif"
     drivers = {k: v.path.name for k, v in val.inputs.driver_specs().items()}
-    assert drivers["dist_urban"] == "dist_urban_2010_m.tif"
+    assert drivers == {"dist_urban": "dist_urban_2010_m.tif", "bare": "bare_2010.tif"}
+    # The same drivers as the calibration, each measured on its period's start map.
+    cal_drivers = {k: v.path.name for k, v in cal.inputs.driver_specs().items()}
+    assert cal_drivers == {"dist_urban": "dist_urban_2005_m.tif", "bare": "bare_2005.tif"}
+    assert set(val.suitability.coefficients) == set(cal_drivers)
+
+
+@pytest.mark.parametrize("year", [2005, 2010])
+def test_bare_layers_are_the_maps_bare_land(year: int) -> None:
+    """``bare_<year>.tif`` (make_derived_layers.py): 1 on class 5 of that year's map, 0 on
+    its other classes, 255 where it is nodata; on the map's grid, deflate-compressed."""
+    with rasterio.open(WUHAN / f"wh{year}_refy.tif") as ds:
+        landuse, valid, grid = ds.read(1), ds.read_masks(1) > 0, (ds.crs, ds.transform)
+    with rasterio.open(WUHAN / f"bare_{year}.tif") as ds:
+        bare = ds.read(1)
+        assert (ds.crs, ds.transform) == grid
+        assert ds.dtypes[0] == "uint8" and ds.nodata == 255
+        assert ds.profile["compress"] == "deflate"
+    expected = np.where(valid, (landuse == BARE).astype(np.uint8), 255)
+    np.testing.assert_array_equal(bare, expected)
 
 
 def test_assess_scores_every_member_of_an_ensemble(tiny_grid: Any, tmp_path: Path) -> None:

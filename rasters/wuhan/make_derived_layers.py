@@ -11,6 +11,11 @@ test data copied next to it (see SOURCE.md) and writes, on the exact grid of
 ``dist_urban_<year>_m.tif`` for 2003, 2005, 2010 and 2013
     Euclidean distance in metres to the nearest urban (class 4) cell of that year
     (scipy.ndimage.distance_transform_edt), uint16 clipped to 65534, nodata 65535.
+``bare_<year>.tif`` for 2005 and 2010
+    bare land (class 5) on that year's map: 1 bare, 0 any other class, 255 nodata. The
+    start-map indicator of the validation protocol's suitability (bare land is mostly
+    land being built on: 27 % of the 2003 bare cells were urban in 2005 and 31 % of the
+    2005 ones in 2010, against 1.4 % and 7.0 % of cropland).
 ``ecological_red_line_illustrative.tif``
     forest (classes 2, 7) patches of at least ``MIN_FOREST_PATCH_KM2``, water bodies
     (class 6) of at least ``MIN_LAKE_KM2`` and slopes of at least ``STEEP_SLOPE_DEG``,
@@ -49,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 CELL_M = 30.0
 CELL_KM2 = CELL_M * CELL_M / 1e6
 
-URBAN, CROPLAND, WATER = 4, 3, 6
+URBAN, CROPLAND, BARE, WATER = 4, 3, 5, 6
 FORESTS = (2, 7)
 
 MIN_FOREST_PATCH_KM2 = 0.5  # woods, not single trees and hedgerow pixels
@@ -217,6 +222,17 @@ def main() -> None:
             base,
             65535,
             {**common, "DESCRIPTION": f"distance to {year} urban land (class 4), metres"},
+        )
+
+    # Bare land at the start of each protocol period (2005 for the calibration, 2010 for
+    # the validation): a suitability driver of the urban model.
+    for year, lu, ok in ((2005, lu05, valid05), (2010, lu10, valid10)):
+        _write(
+            f"bare_{year}.tif",
+            _line((lu == BARE) & ok, ok),
+            base,
+            255,
+            {**common, "DESCRIPTION": f"bare land (class 5) in {year}: 1 bare, 0 other"},
         )
 
     forest = np.isin(lu13, FORESTS) & valid
