@@ -8,7 +8,7 @@ import numpy as np
 
 from landsim.constraints.compile import read_layer_values
 from landsim.errors import InputError
-from landsim.io.raster import Grid
+from landsim.io.raster import Grid, value_counts
 from landsim.scenario.schema import Scenario
 
 
@@ -52,7 +52,7 @@ def read_districts(scenario: Scenario, grid: Grid) -> Districts | None:
             f"found {int(lo)}..{int(hi)}: recode the districts"
         )
     codes = codes.astype(np.int32)
-    present = [int(c) for c in np.flatnonzero(np.bincount(codes.ravel())) if c]
+    present = [int(c) for c in np.flatnonzero(value_counts(codes, int(hi) + 1)) if c]
     if not present:
         # Said how to fix (the message stopped at what): usually the wrong file, or a
         # nodata value that swallows every code.

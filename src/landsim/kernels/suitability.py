@@ -26,7 +26,8 @@ def add_driver_term(
     for i in prange(ny):
         for j in range(nx):
             if ok[i, j]:
-                x = values[i, j]
+                # Widened here, not by a float64 copy of the raster: the same bits.
+                x = np.float64(values[i, j])
                 if transform == 1:
                     x = math.log1p(x)
                 elif transform == 2:

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from landsim import kernels
 from landsim.errors import DemandError
+from landsim.kernels.lookup import count_values
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,21 @@ def simulate(
     return result
 
 
-def dense_districts(districts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the district codes on the grid, sorted; each cell's index into them, flat).
+class _DenseLookup:
+    """Each cell's index into the sorted district codes, looked up only for the cells
+    asked (``lookup[cells]``): a dense index per cell was an 8-byte copy of the grid."""
+
+    def __init__(self, flat: np.ndarray, index: np.ndarray) -> None:
+        self.flat = flat
+        self.index = index
+
+    def __getitem__(self, cells: np.ndarray) -> np.ndarray:
+        return self.index[self.flat[cells]]
+
+
+def dense_districts(districts: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(the district codes on the grid, sorted; each cell's index into them, taken by
+    flat cell indices: ``dense[cells]``).
 
     Dense indices, not the codes: codes run up to 65535, and a [district, class] table
     per year sized by the largest code took 134 MB a year for one district coded 65535
@@ -254,9 +269,11 @@ def dense_districts(districts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Codes are small non-negative integers (district rasters are 8 or 16 bits): a
         # table over the codes gives np.unique's answer in linear passes, where np.unique
         # sorts every cell (5.8 s at 32 M cells).
-        present = np.bincount(flat) > 0
+        counts = np.zeros(int(flat.max()) + 1, dtype=np.int64)
+        count_values(flat, np.ones(1, dtype=bool), counts)  # np.bincount widened each code
+        present = counts > 0
         index = np.cumsum(present, dtype=np.int64) - 1
-        return np.flatnonzero(present).astype(np.int64), index[flat]
+        return np.flatnonzero(present).astype(np.int64), _DenseLookup(flat, index)
     codes, dense = np.unique(
         np.ascontiguousarray(districts, dtype=np.int64).reshape(-1), return_inverse=True
     )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from landsim.constraints import CompiledConstraints, Districts
-from landsim.io.raster import Grid, isin_codes
+from landsim.io.raster import Grid, isin_codes, value_counts
 from landsim.model import SimulationResult
 from landsim.scenario.schema import CONSTRUCTION_ROLES, Scenario
 
@@ -45,17 +45,36 @@ def line_breaks(rule: str, inside: np.ndarray, changed: np.ndarray, new_cons: np
 
 
 def disallowed_growth(
-    constraints: CompiledConstraints, urban_year: np.ndarray, start_year: int
+    constraints: CompiledConstraints,
+    urban_year: np.ndarray,
+    start_year: int,
+    cells: np.ndarray | None = None,
 ) -> np.ndarray:
-    """New urban cells that the rules in force in their year did not allow."""
+    """New urban cells that the rules in force in their year did not allow: a mask of
+    the grid, or with ``cells`` (flat indices) a mask of those cells, ``urban_year``
+    then holding their years."""
+
+    def at(a: np.ndarray) -> np.ndarray:
+        return a if cells is None else a.reshape(-1)[cells]
+
     bad = np.zeros(urban_year.shape, dtype=bool)
     for p in constraints.periods:
         now = (urban_year >= p.first_year) & (urban_year <= p.last_year)
-        allowed = p.candidate.astype(bool)
+        allowed = at(p.candidate).astype(bool)
         if p.spill is not None:
-            allowed |= p.spill.astype(bool)
+            allowed |= at(p.spill).astype(bool)
         bad |= now & ~allowed
     return bad & (urban_year > start_year)
+
+
+def touched_cells(landuse: np.ndarray, res: SimulationResult) -> np.ndarray:
+    """Flat indices of the cells a run changed or made urban at some time: every count
+    of the compliance report and the indicators lies within them, so the report reads
+    these cells (~1 % of the grid) and not whole-grid masks, one pass per line."""
+    assert res.final is not None and res.urban_year is not None
+    touched = landuse != res.final
+    touched |= res.urban_year > res.start_year
+    return np.flatnonzero(touched)
 
 
 def compliance(
@@ -77,27 +96,26 @@ def compliance(
 
     final = res.final
     assert final is not None and res.urban_year is not None
-    changed = landuse != final
-    new_cons = changed & isin_codes(final, construction)
-    bad = disallowed_growth(constraints, res.urban_year, res.start_year)
+    cells = touched_cells(landuse, res)
+    before, after = landuse.reshape(-1)[cells], final.reshape(-1)[cells]
+    year = res.urban_year.reshape(-1)[cells]
+    changed = before != after
+    new_cons = changed & isin_codes(after, construction)
+    bad = disallowed_growth(constraints, year, res.start_year, cells)
+    inside = {name: layer.inside.reshape(-1)[cells] for name, layer in layers.items()}
     breaks = {
-        name: line_breaks(layer.rule, layer.inside, changed, new_cons)
+        name: line_breaks(layer.rule, inside[name], changed, new_cons)
         for name, layer in layers.items()
     }
     # Violations per year: cells breaking the line that the rules did not permit, by the
-    # year they became urban (one pass over the grid per line). A multi-class run also
-    # breaks a no_change line by other changes, which have no urban year: they are in
-    # the final check from the maps only.
+    # year they became urban. A multi-class run also breaks a no_change line by other
+    # changes, which have no urban year: they are in the final check from the maps only.
     n_years = max(res.class_counts) - res.start_year + 1
-    grew = res.urban_year > 0
+    grew = year > 0
     yearly_violations = {
-        name: np.bincount(
-            res.urban_year[b & bad & grew].astype(np.int64) - res.start_year, minlength=n_years
-        )
+        name: np.bincount(year[b & bad & grew].astype(np.int64) - res.start_year, minlength=n_years)
         if layer.enforced
-        else np.bincount(
-            res.urban_year[b & grew].astype(np.int64) - res.start_year, minlength=n_years
-        )
+        else np.bincount(year[b & grew].astype(np.int64) - res.start_year, minlength=n_years)
         for name, layer in layers.items()
         if (b := breaks[name]) is not None
     }
@@ -152,9 +170,9 @@ def compliance(
         entry: dict[str, Any] = {
             "rule": layer.rule,
             "enforced": layer.enforced,
-            "changed_inside": int(np.count_nonzero(changed & layer.inside)),
-            "new_construction_inside": int(np.count_nonzero(new_cons & layer.inside)),
-            "new_construction_outside": int(np.count_nonzero(new_cons & ~layer.inside)),
+            "changed_inside": int(np.count_nonzero(changed & inside[name])),
+            "new_construction_inside": int(np.count_nonzero(new_cons & inside[name])),
+            "new_construction_outside": int(np.count_nonzero(new_cons & ~inside[name])),
             "breaks_line": None if b is None else int(np.count_nonzero(b)),
             "violations": None,
             "permitted_exceptions": None,
@@ -187,14 +205,14 @@ def compliance(
         "years": years,
         "final_check_from_maps": {
             "changed_cells": int(np.count_nonzero(changed)),
-            "reverted_urban_cells": int(np.count_nonzero((landuse == urban) & (final != urban))),
+            "reverted_urban_cells": int(np.count_nonzero((before == urban) & (after != urban))),
             "growth_not_allowed_by_rules": int(np.count_nonzero(bad)),
             "lines": check,
         },
         "plan": plan_checks(s, grid, res, layers),
     }
     if districts is not None:
-        out["districts"] = district_table(s, grid, landuse, res, layers, districts, bad)
+        out["districts"] = district_table(s, grid, landuse, res, districts, cells, bad)
     return out
 
 
@@ -258,23 +276,32 @@ def district_table(
     grid: Grid,
     landuse: np.ndarray,
     res: SimulationResult,
-    layers: dict[str, Any],
     districts: Districts,
+    cells: np.ndarray,
     bad: np.ndarray,
 ) -> list[dict[str, Any]]:
-    """Per district: growth per year, inside/outside each line, cropland lost, violations."""
+    """Per district: growth per year, inside/outside each line, cropland lost, violations.
+
+    ``cells``: the run's :func:`touched_cells`, ``bad`` their disallowed growth. The
+    final map differs from the start only there, so the end counts are the start
+    counts plus the changes among those cells."""
     cropland = [c.code for c in s.classes if c.role == "cropland"]
     final = res.final
     assert final is not None
     codes = districts.codes
     n = int(codes.max()) + 1
-    crop0 = np.bincount(codes[isin_codes(landuse, cropland)], minlength=n)
-    crop1 = np.bincount(codes[isin_codes(final, cropland)], minlength=n)
     urban = s.urban_class.code
-    u0 = np.bincount(codes[landuse == urban], minlength=n)
-    u1 = np.bincount(codes[final == urban], minlength=n)
-    viol = np.bincount(codes[bad], minlength=n)
-    cells = np.bincount(codes.ravel(), minlength=n)
+    before, after = landuse.reshape(-1)[cells], final.reshape(-1)[cells]
+    district = codes.reshape(-1)[cells]
+
+    def tally(where: np.ndarray) -> np.ndarray:
+        return np.bincount(district[where], minlength=n)
+
+    crop_lost = tally(isin_codes(before, cropland)) - tally(isin_codes(after, cropland))
+    u0 = value_counts(codes, n, landuse == urban)
+    u1 = u0 + tally(after == urban) - tally(before == urban)
+    viol = tally(bad)
+    cells_per = value_counts(codes, n)
     # The records' district arrays are indexed like res.district_codes, not by code.
     index = (
         {} if res.district_codes is None else {int(c): i for i, c in enumerate(res.district_codes)}
@@ -314,12 +341,12 @@ def district_table(
             {
                 "code": code,
                 "name": name,
-                "cells": int(cells[code]),
+                "cells": int(cells_per[code]),
                 "urban_start_cells": int(u0[code]),
                 "urban_end_cells": int(u1[code]),
                 "urban_end_km2": _km2(int(u1[code]), grid),
-                "cropland_lost_cells": int(crop0[code] - crop1[code]),
-                "cropland_lost_km2": _km2(int(crop0[code] - crop1[code]), grid),
+                "cropland_lost_cells": int(crop_lost[code]),
+                "cropland_lost_km2": _km2(int(crop_lost[code]), grid),
                 "growth_not_allowed_by_rules": int(viol[code]),
                 "years": years,
             }
