@@ -10,6 +10,7 @@ import hashlib
 import logging
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,19 +434,40 @@ def run_prepared(
         "seed": str(p.seed),
     }
     files: list[str] = []
-    with write.staged_output(out_dir, overwrite, inputs) as stage:
+    tif_names = [f"landuse_{year}.tif" for year in map_years] if s.output.geotiff else []
+
+    def write_rasters(stage: Path) -> None:
+        for year, name in zip(map_years, tif_names, strict=False):
+            write.write_geotiff(
+                stage / name,
+                res.maps[year],
+                p.grid,
+                colors,
+                s.output.compress,
+                {**tags, "year": str(year)},
+            )
         if s.output.geotiff:
-            for year in map_years:
-                name = f"landuse_{year}.tif"
-                write.write_geotiff(
-                    stage / name,
-                    res.maps[year],
-                    p.grid,
-                    colors,
-                    s.output.compress,
-                    {**tags, "year": str(year)},
-                )
-                files.append(name)
+            assert res.urban_year is not None
+            write.write_year_map(
+                stage / "urban_year.tif",
+                res.urban_year,
+                p.grid,
+                s.output.compress,
+                {
+                    **tags,
+                    "meaning": "year the cell became urban; start year: urban at the "
+                    "start; 0: never",
+                },
+            )
+
+    with (
+        write.staged_output(out_dir, overwrite, inputs) as stage,
+        ThreadPoolExecutor(1, thread_name_prefix="landsim-write") as pool,
+    ):
+        # GDAL compresses the GeoTIFFs without the GIL on one thread while the NetCDF
+        # and the reports are made on this one (each file's bytes do not depend on it).
+        rasters = pool.submit(write_rasters, stage)
+        files += tif_names
         if s.output.netcdf:
             write.write_netcdf(
                 stage / "landsim.nc",
@@ -463,18 +485,6 @@ def run_prepared(
             summary_rows(s, p.grid, res.class_counts, res.records),
         )
         if s.output.geotiff:
-            assert res.urban_year is not None
-            write.write_year_map(
-                stage / "urban_year.tif",
-                res.urban_year,
-                p.grid,
-                s.output.compress,
-                {
-                    **tags,
-                    "meaning": "year the cell became urban; start year: urban at the "
-                    "start; 0: never",
-                },
-            )
             files.append("urban_year.tif")
         compliance = report.compliance(s, p.grid, p.landuse, p.constraints, res, p.districts)
         write.write_json(stage / "compliance.json", compliance)
@@ -490,6 +500,7 @@ def run_prepared(
         files += ["summary.csv", "indicators.csv", "compliance.json", "provenance.json"]
         if p.multi is not None:
             files += _write_multiclass(p, res, stage)
+        rasters.result()  # a failed GeoTIFF fails the run, and the stage is removed
 
     sim = s.simulation
     urban = s.urban_class.code

@@ -181,6 +181,9 @@ def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
     # One raster often holds several layers (the four urban lines, water in the land-use
     # map): read and check it once. The arrays are only read below, never changed.
     rasters: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+    # Each raster is dropped after the last layer that reads it: five 32 M-cell rasters
+    # and their validity masks held at once were 640 MB of fresh memory.
+    last_use = {spec.path: name for name, spec in scenario.constraints.items()}
     for name, spec in scenario.constraints.items():
         key = f"constraints.{name}.path"
         if spec.path in rasters and spec.layer is None and spec.attribute is None:
@@ -198,14 +201,20 @@ def read_layers(scenario: Scenario, grid: Grid) -> dict[str, Layer]:
             if vector is None:
                 _check_raster_layer(data, valid, spec.path, key)
                 rasters[spec.path] = (data, valid)
-        inside = valid & isin_codes(data, spec.inside)
-        zones = {z: valid & isin_codes(data, v) for z, v in spec.zones.items()}
+        inside = isin_codes(data, spec.inside)
+        inside &= valid
+        zones = {z: isin_codes(data, v) for z, v in spec.zones.items()}
+        for mask in zones.values():
+            mask &= valid
         for z, mask in zones.items():
             if not mask.any():
                 raise InputError(
                     f"[constraints.{name}.zones.{z}] {spec.path}: no cell has the zone's values "
                     f"{spec.zones[z]}; check the values against the layer"
                 )
+        if last_use[spec.path] == name:
+            rasters.pop(spec.path, None)
+            del data, valid
         assert spec.rule is not None  # filled in by the schema
         layers[name] = Layer(
             name,
@@ -225,11 +234,10 @@ def _rule_mask(
     rule: TransitionRule, scenario: Scenario, layers: dict[str, Layer], landuse: np.ndarray
 ) -> np.ndarray:
     name, _, zone = rule.where.partition(".")
-    if rule.where == EVERYWHERE:
-        where = np.ones(landuse.shape, dtype=bool)
-    else:
-        where = layers[name].zones[zone] if zone else layers[name].inside
-    return where & isin_codes(landuse, np.asarray(scenario.rule_classes(rule), dtype=landuse.dtype))
+    mask = isin_codes(landuse, np.asarray(scenario.rule_classes(rule), dtype=landuse.dtype))
+    if rule.where != EVERYWHERE:
+        mask &= layers[name].zones[zone] if zone else layers[name].inside
+    return mask
 
 
 def _period_bounds(scenario: Scenario, rules: list[TransitionRule]) -> list[tuple[int, int]]:
@@ -266,71 +274,202 @@ def compile_constraints(
                 "check the layer's values and 'inside'"
             )
     urban = scenario.urban_class.code
-    base = (landuse != NODATA) & (landuse != urban)
+    # Whole-grid masks are combined in place into few arrays: on a 17 M-cell grid each
+    # fresh temporary cost more in page faults than its arithmetic (~1 s of the 1.4 s
+    # this took with one new array per operation).
+    base = isin_codes(landuse, [c for c in range(256) if c not in (NODATA, urban)])
     enforced = {k: v for k, v in layers.items() if v.enforced}
-    hard = {k: v.inside & base for k, v in enforced.items() if v.blocks_absolutely}
-    bounds = {
-        k: ~v.inside & base
-        for k, v in enforced.items()
-        if v.rule == "construction_inside_only" and not v.spill_over
-    }
-    spills = {
-        k: ~v.inside & base
-        for k, v in enforced.items()
-        if v.rule == "construction_inside_only" and v.spill_over
-    }
+    # Per layer: True where the layer itself blocks growth (inside a hard line, outside
+    # a boundary); bounds and spill-over boundaries differ only in what they block.
+    hard = [k for k, v in enforced.items() if v.blocks_absolutely]
+    bounds = [
+        k for k, v in enforced.items() if v.rule == "construction_inside_only" and not v.spill_over
+    ]
+    spills = [
+        k for k, v in enforced.items() if v.rule == "construction_inside_only" and v.spill_over
+    ]
+    outside = set(bounds) | set(spills)
+    blockers = {k: (layers[k].inside, k in outside) for k in hard + bounds}
+    packed = _Packed.of(enforced) if len(enforced) < _MAX_PACKED else None
     rules = [
         r
         for r in scenario.rules
         if r.where == EVERYWHERE or layers[r.where.partition(".")[0]].enforced
     ]
     masks = [_rule_mask(r, scenario, layers, landuse) for r in rules]
-    any_hard = _any(hard.values(), base.shape)
-    any_bound = _any(bounds.values(), base.shape)
-    any_spill = _any(spills.values(), base.shape)
+    any_hard = _any((layers[k].inside for k in hard), base.shape)
+    # Inside every boundary (bounds: all of them; spills: any is enough to need the
+    # spill-over) - kept as "inside all", the complement of "outside any".
+    in_bounds = _all((layers[k].inside for k in bounds), base.shape)
+    out_spill = ~_all((layers[k].inside for k in spills), base.shape) if spills else None
 
     periods = []
+    scratch = np.empty(base.shape, dtype=bool)
     for first, last in _period_bounds(scenario, rules):
         live = [(r, m) for r, m in zip(rules, masks, strict=True) if r.holds_in(first)]
         rule_no = _any((m for r, m in live if r.allow is False), base.shape)
         rule_yes = _any((m for r, m in live if r.allow is True), base.shape)
-        open_ = base & ~any_hard & ~rule_no & (rule_yes | ~any_bound)
-        second = open_ & any_spill & ~rule_yes
+        # open = base & ~any_hard & ~rule_no & (rule_yes | ~any_bound)
+        open_ = np.logical_or(rule_yes, in_bounds)
+        open_ &= base
+        np.logical_not(any_hard, out=scratch)
+        open_ &= scratch
+        np.logical_not(rule_no, out=scratch)
+        open_ &= scratch
+        second = None
+        if out_spill is not None:
+            # second = open & any_spill & ~rule_yes
+            second = np.logical_and(open_, out_spill)
+            np.logical_not(rule_yes, out=scratch)
+            second &= scratch
         factor = _factor(enforced, live, base.shape)
         if factor is not None:
             # A cell whose potential is damped to 0 can never be chosen.
-            open_ &= factor > 0
-            second &= factor > 0
+            np.greater(factor, 0, out=scratch)
+            open_ &= scratch
+            if second is not None:
+                second &= scratch
         # Counted per period: a rule that closes land from a later year on takes it from
         # that period's growth only, and the message for that period must name it.
-        taken, only = _taken_away(hard, bounds, rule_no & base)
+        rule_no &= base
+        if packed is not None:
+            taken, only = packed.taken_away(blockers, base, rule_no)
+        else:
+            taken, only = _taken_away(blockers, base, rule_no, scratch)
+        if second is not None:
+            np.logical_not(second, out=scratch)
+            open_ &= scratch
         periods.append(
             Period(
                 first,
                 last,
-                (open_ & ~second).astype(np.uint8),
+                open_.view(np.uint8),
                 factor,
-                second.astype(np.uint8) if spills else None,
+                None if second is None else second.view(np.uint8),
                 taken,
                 only,
             )
         )
 
-    return CompiledConstraints(periods, layers, conflicts(layers, grid))
+    return CompiledConstraints(periods, layers, conflicts(layers, grid, packed))
+
+
+# Layers packed into one uint32 per cell, for the counts of their overlaps: at most this
+# many bits (the pattern table of the layers and one rule bit has 2 ** (n + 1) entries).
+_MAX_PACKED = 20
+
+
+@dataclass
+class _Packed:
+    """The enforced layers' ``inside`` masks as bits of one array (bit k: layer k), so
+    the cells that each combination of layers holds are counted in one pass, where a
+    mask per layer and pair took a whole-grid pass each."""
+
+    names: list[str]
+    bits: np.ndarray  # uint8, uint16 or uint32, flat
+
+    @classmethod
+    def of(cls, layers: dict[str, Layer]) -> _Packed:
+        from landsim.kernels.lookup import set_bit
+
+        names = list(layers)
+        shape = next(iter(layers.values())).inside.shape if layers else (0,)
+        # The narrowest type with a bit per layer: 1 byte per cell for up to 8 layers.
+        dtype = np.uint8 if len(names) <= 8 else np.uint16 if len(names) <= 16 else np.uint32
+        bits = np.zeros(int(np.prod(shape)), dtype=dtype)
+        for k, name in enumerate(names):
+            set_bit(layers[name].inside.reshape(-1), k, bits)
+        return cls(names, bits)
+
+    def patterns(self, extra: np.ndarray | None, where: np.ndarray | None) -> np.ndarray:
+        """Cells per combination of the layers (bits 0..n-1) and ``extra`` (bit n),
+        counted where ``where`` holds."""
+        from landsim.kernels.lookup import count_patterns
+
+        n = len(self.names)
+        counts = np.zeros(1 << (n + 1), dtype=np.int64)
+        # One-element arrays: no extra mask, every cell (a one-cell grid reads them as is).
+        flat_extra = np.zeros(1, dtype=bool) if extra is None else extra.reshape(-1)
+        flat_where = np.ones(1, dtype=bool) if where is None else where.reshape(-1)
+        count_patterns(self.bits, flat_extra, n, flat_where, counts)
+        return counts
+
+    def taken_away(
+        self,
+        blockers: dict[str, tuple[np.ndarray, bool]],
+        base: np.ndarray,
+        by_rules: np.ndarray,
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """What :func:`_taken_away` counts, from one table of patterns within ``base``."""
+        n = len(self.names)
+        counts = self.patterns(by_rules, base)
+        v = np.arange(counts.size, dtype=np.int64)
+        blocked = np.zeros(counts.size, dtype=np.int64)
+        keys: list[tuple[str, int]] = []
+        for name, (_, outside) in blockers.items():
+            k = self.names.index(name)
+            bit = (v >> k) & 1
+            blocked |= (bit ^ int(outside)) << k
+            keys.append((name, k))
+        if by_rules.any():
+            blocked |= v & (1 << n)
+            keys.append(("[[rules]]", n))
+        how_many = sum(((blocked >> k) & 1) for k in range(n + 1))
+        taken = {name: int(counts[(blocked >> k) & 1 == 1].sum()) for name, k in keys}
+        only = {
+            name: int(counts[(how_many == 1) & ((blocked >> k) & 1 == 1)].sum()) for name, k in keys
+        }
+        return taken, only
+
+    def pair_cells(self) -> dict[tuple[str, str], int]:
+        """Cells inside both layers of each pair, over the whole grid."""
+        counts = self.patterns(None, None)
+        v = np.arange(counts.size, dtype=np.int64)
+        out = {}
+        for a, b in combinations(range(len(self.names)), 2):
+            both = ((v >> a) & 1 == 1) & ((v >> b) & 1 == 1)
+            out[(self.names[a], self.names[b])] = int(counts[both].sum())
+        return out
 
 
 def _taken_away(
-    hard: dict[str, np.ndarray], bounds: dict[str, np.ndarray], by_rules: np.ndarray
+    blockers: dict[str, tuple[np.ndarray, bool]],
+    base: np.ndarray,
+    by_rules: np.ndarray,
+    scratch: np.ndarray,
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Cells each layer (and the rules) take from growth, and those taken by it alone."""
-    blocked = {**hard, **bounds}
-    if by_rules.any():
-        blocked["[[rules]]"] = by_rules
-    count = np.zeros(by_rules.shape, dtype=np.uint8)
-    for b in blocked.values():
+    """Cells each layer (and the rules) take from growth, and those taken by it alone.
+
+    ``blockers``: layer -> (inside mask, True where the layer blocks the outside);
+    ``by_rules`` is already within ``base``; ``scratch`` a bool array to write into."""
+    count = np.zeros(base.shape, dtype=np.uint8)
+    taken: dict[str, int] = {}
+
+    def blocked(inside: np.ndarray, outside: bool) -> np.ndarray:
+        if outside:
+            np.logical_not(inside, out=scratch)
+            np.logical_and(scratch, base, out=scratch)
+        else:
+            np.logical_and(inside, base, out=scratch)
+        return scratch
+
+    for k, (inside, outside) in blockers.items():
+        b = blocked(inside, outside)
         count += b
-    taken = {k: int(np.count_nonzero(b)) for k, b in blocked.items()}
-    only = {k: int(np.count_nonzero(b & (count == 1))) for k, b in blocked.items()}
+        taken[k] = int(np.count_nonzero(b))
+    with_rules = bool(by_rules.any())
+    if with_rules:
+        count += by_rules
+        taken["[[rules]]"] = int(np.count_nonzero(by_rules))
+    once = count == 1
+    only: dict[str, int] = {}
+    for k, (inside, outside) in blockers.items():
+        b = blocked(inside, outside)
+        b &= once
+        only[k] = int(np.count_nonzero(b))
+    if with_rules:
+        np.logical_and(by_rules, once, out=scratch)
+        only["[[rules]]"] = int(np.count_nonzero(scratch))
     return taken, only
 
 
@@ -338,6 +477,13 @@ def _any(masks: Any, shape: tuple[int, ...]) -> np.ndarray:
     out = np.zeros(shape, dtype=bool)
     for m in masks:
         out |= m
+    return out
+
+
+def _all(masks: Any, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.ones(shape, dtype=bool)
+    for m in masks:
+        out &= m
     return out
 
 
@@ -367,7 +513,9 @@ def _winner(a: Layer, b: Layer) -> Layer:
     return min((a, b), key=rank)
 
 
-def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any]]:
+def conflicts(
+    layers: dict[str, Layer], grid: Grid | None, packed: _Packed | None = None
+) -> list[dict[str, Any]]:
     """Overlaps of enforced layers with different rules, and who wins there.
 
     An overlap of two of the three control lines (三线: boundary, farmland, red line),
@@ -377,10 +525,16 @@ def conflicts(layers: dict[str, Layer], grid: Grid | None) -> list[dict[str, Any
     """
     out = []
     enforced = [v for v in layers.values() if v.enforced]
+    pairs = None if packed is None else packed.pair_cells()
+    both = None
     for a, b in combinations(enforced, 2):
         if a.rule == b.rule:
             continue
-        cells = int(np.count_nonzero(a.inside & b.inside))
+        if pairs is not None:
+            cells = pairs[(a.name, b.name)]
+        else:
+            both = np.logical_and(a.inside, b.inside, out=both)  # one buffer for every pair
+            cells = int(np.count_nonzero(both))
         if not cells:
             continue
         win = _winner(a, b)
