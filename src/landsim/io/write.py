@@ -320,8 +320,10 @@ def _landuse_dataset(
     class_codes: list[int],
     class_names: list[str],
     attrs: dict[str, str],
+    by_year: bool = False,
 ) -> Any:
-    """The maps as an xarray Dataset ``landuse(time, y, x)`` with a CF grid mapping."""
+    """The maps as an xarray Dataset ``landuse(time, y, x)`` with a CF grid mapping;
+    ``by_year``: backed by dask, one block per year."""
     import xarray as xr
 
     ny, nx = grid.shape
@@ -329,7 +331,14 @@ def _landuse_dataset(
     x = t.c + t.a * (np.arange(nx) + 0.5)
     y = t.f + t.e * (np.arange(ny) + 0.5)
     years = sorted(maps)
-    stack = np.stack([maps[yr] for yr in years])
+    if by_year:
+        import dask.array as da
+
+        # One dask block per year: the NetCDF writer encodes and writes a year at a
+        # time, where a stacked copy of every map and its encoded copies took ~250 MB.
+        stack = da.stack([da.from_array(maps[yr], chunks=maps[yr].shape) for yr in years])
+    else:
+        stack = np.stack([maps[yr] for yr in years])
     spatial_ref = xr.DataArray(
         np.int32(0),
         attrs={
@@ -369,7 +378,7 @@ def write_netcdf(
     compress: bool,
 ) -> None:
     """The output maps as ``landuse(time, y, x)`` with a CF grid mapping (NetCDF-4)."""
-    ds = _landuse_dataset(maps, grid, class_codes, class_names, attrs)
+    ds = _landuse_dataset(maps, grid, class_codes, class_names, attrs, by_year=True)
     ny, nx = grid.shape
     enc: dict[str, Any] = {"_FillValue": np.uint8(NODATA), "dtype": "uint8"}
     if compress:

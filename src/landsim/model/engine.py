@@ -150,9 +150,11 @@ def simulate(
     work = np.empty(lu.shape, dtype=np.float32)
     work_ready = False
     stale: list[np.ndarray] = []
-    counts = np.bincount(flat_lu, minlength=256).astype(np.int64)
+    # Counted in one pass: np.bincount widened every cell to 8 bytes (256 MB at 32 M).
+    counts = np.zeros(256, dtype=np.int64)
+    count_values(flat_lu, np.ones(1, dtype=bool), counts)
     result = SimulationResult(start, {}, {start: counts.copy()}, district_codes=district_codes)
-    urban_year = np.where(lu == urban, np.uint16(start), np.uint16(0)).astype(np.uint16)
+    urban_year = np.where(lu == urban, np.uint16(start), np.uint16(0))
     flat_year = urban_year.reshape(-1)
     if start in map_years:
         result.maps[start] = lu.copy()
@@ -166,11 +168,12 @@ def simulate(
             # A new period: its masks, less what is urban already.
             active = now
             not_urban = lu != urban
-            cand = (np.asarray(now.candidate, dtype=bool) & not_urban).astype(np.uint8)
+            # Bool masks viewed as 0/1 bytes: an astype(uint8) copy per mask cost 32 MB.
+            cand = (np.asarray(now.candidate, dtype=bool) & not_urban).view(np.uint8)
             spill = (
                 None
                 if now.spill is None
-                else (np.asarray(now.spill, dtype=bool) & not_urban).astype(np.uint8)
+                else (np.asarray(now.spill, dtype=bool) & not_urban).view(np.uint8)
             )
             suit = np.ascontiguousarray(now.suitability, dtype=np.float32)
             n_cand = int(cand.sum())
