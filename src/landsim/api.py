@@ -147,8 +147,9 @@ def _model_periods(suitability: np.ndarray, constraints: CompiledConstraints) ->
         suit = suitability if p.factor is None else suitability * p.factor
         # A cell of suitability 0 has potential 0 whatever happens: not a candidate.
         fit = suit > 0
-        cand = (p.candidate.astype(bool) & fit).astype(np.uint8)
-        spill = None if p.spill is None else (p.spill.astype(bool) & fit).astype(np.uint8)
+        # The compiled masks hold 0/1: combined as bool views, without byte copies.
+        spill = None if p.spill is None else (p.spill.view(bool) & fit).view(np.uint8)
+        cand = np.logical_and(p.candidate.view(bool), fit, out=fit).view(np.uint8)
         out.append(Period(p.first_year, cand, suit, spill))
     return out
 

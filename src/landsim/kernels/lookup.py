@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
-from landsim.kernels._jit import jit
+from landsim.kernels._jit import jit, jit_parallel
+
+# Cells per parallel chunk of ``lookup``: large enough that handing out chunks is
+# noise, small enough that the threads share a grid evenly.
+_CHUNK = 1 << 18
 
 
-# Serial: one byte in, one out is memory-bound on one core, and the callers run it
-# beside threads that decode rasters, where a parallel region waits for a busy core.
-@jit
+@jit_parallel
 def lookup(data: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = table[data[i]]`` for 1-D ``data`` (uint8) and a 256-entry ``table``.
 
-    numpy's ``table[data]`` first widens every index to 8 bytes (a 136 MB temporary at
-    17 M cells); this reads one byte and writes one per cell.
+    numpy's ``table[data]`` first widens every index to 8 bytes (a 256 MB temporary at
+    32 M cells); this reads one byte and writes one per cell.
     """
-    for i in range(data.shape[0]):
-        out[i] = table[data[i]]
+    n = data.shape[0]
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            out[i] = table[data[i]]
 
 
 @jit
