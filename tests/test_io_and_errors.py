@@ -362,13 +362,23 @@ def test_output_in_new_nested_folders(tiny_grid: TinyGrid, runner: Any, tmp_path
 
 
 def _interrupt_netcdf(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C while the NetCDF file is written (after the GeoTIFFs)."""
+    """Ctrl-C while the NetCDF file is encoded (the GeoTIFFs are, beside it, on a thread)."""
     from landsim.io import write
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(write, "write_netcdf", interrupted)
+    monkeypatch.setattr(write, "encode_netcdf", interrupted)
+
+
+def _interrupt_geotiff_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C met by the thread that encodes the GeoTIFFs: the run stops all the same."""
+    from landsim.io import write
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(write, "encode_year_map", interrupted)
 
 
 def _disk_full_on_json(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -385,8 +395,12 @@ def _disk_full_on_json(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("breakage", "code", "text"),
-    [(_interrupt_netcdf, 130, "interrupted"), (_disk_full_on_json, 1, "disk full")],
-    ids=["ctrl-c", "disk-full"],
+    [
+        (_interrupt_netcdf, 130, "interrupted"),
+        (_interrupt_geotiff_encoder, 130, "interrupted"),
+        (_disk_full_on_json, 1, "disk full"),
+    ],
+    ids=["ctrl-c", "ctrl-c-in-the-encoder-thread", "disk-full"],
 )
 def test_failure_while_writing_leaves_nothing(
     tiny_grid: TinyGrid,

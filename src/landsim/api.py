@@ -437,41 +437,34 @@ def run_prepared(
     files: list[str] = []
     tif_names = [f"landuse_{year}.tif" for year in map_years] if s.output.geotiff else []
 
-    def write_rasters(stage: Path) -> None:
-        for year, name in zip(map_years, tif_names, strict=False):
-            write.write_geotiff(
-                stage / name,
-                res.maps[year],
-                p.grid,
-                colors,
-                s.output.compress,
-                {**tags, "year": str(year)},
+    def encode_rasters() -> list[bytes]:
+        out = [
+            write.encode_geotiff(
+                res.maps[year], p.grid, colors, s.output.compress, {**tags, "year": str(year)}
             )
+            for year in (map_years if s.output.geotiff else [])
+        ]
         if s.output.geotiff:
             assert res.urban_year is not None
-            write.write_year_map(
-                stage / "urban_year.tif",
-                res.urban_year,
-                p.grid,
-                s.output.compress,
-                {
-                    **tags,
-                    "meaning": "year the cell became urban; start year: urban at the "
-                    "start; 0: never",
-                },
+            meaning = "year the cell became urban; start year: urban at the start; 0: never"
+            out.append(
+                write.encode_year_map(
+                    res.urban_year, p.grid, s.output.compress, {**tags, "meaning": meaning}
+                )
             )
+        return out
 
     with (
         write.staged_output(out_dir, overwrite, inputs) as stage,
-        ThreadPoolExecutor(1, thread_name_prefix="landsim-write") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="landsim-encode") as pool,
     ):
-        # GDAL compresses the GeoTIFFs without the GIL on one thread while the NetCDF
-        # and the reports are made on this one (each file's bytes do not depend on it).
-        rasters = pool.submit(write_rasters, stage)
-        files += tif_names
+        # GDAL compresses the GeoTIFFs in memory without the GIL on one thread while the
+        # NetCDF is encoded on this one; the files reach the disk from here, one by one
+        # in a fixed order, so a full disk fails at the same file whatever the timing.
+        rasters = pool.submit(encode_rasters)
+        netcdf = None
         if s.output.netcdf:
-            write.write_netcdf(
-                stage / "landsim.nc",
+            netcdf = write.encode_netcdf(
                 res.maps,
                 p.grid,
                 [c.code for c in s.classes],
@@ -479,14 +472,23 @@ def run_prepared(
                 {"title": f"landsim scenario {s.name}", **tags},
                 compress=s.output.compress != "none",
             )
+        encoded = rasters.result()
+        for name, data in zip(tif_names, encoded, strict=False):
+            write.write_bytes(stage / name, data)
+            files.append(name)
+        if netcdf is not None:
+            write.write_bytes(stage / "landsim.nc", netcdf)
             files.append("landsim.nc")
+            del netcdf
         write.write_csv(
             stage / "summary.csv",
             SUMMARY_HEADER,
             summary_rows(s, p.grid, res.class_counts, res.records),
         )
         if s.output.geotiff:
+            write.write_bytes(stage / "urban_year.tif", encoded[-1])
             files.append("urban_year.tif")
+        del encoded
         compliance = report.compliance(s, p.grid, p.landuse, p.constraints, res, p.districts)
         write.write_json(stage / "compliance.json", compliance)
         write.write_json(stage / "provenance.json", provenance(s, p.grid, p.seed))
@@ -501,7 +503,6 @@ def run_prepared(
         files += ["summary.csv", "indicators.csv", "compliance.json", "provenance.json"]
         if p.multi is not None:
             files += _write_multiclass(p, res, stage)
-        rasters.result()  # a failed GeoTIFF fails the run, and the stage is removed
 
     sim = s.simulation
     urban = s.urban_class.code

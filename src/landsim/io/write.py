@@ -236,13 +236,27 @@ def _gdal_atomic(path: Path, profile: dict[str, Any]) -> Iterator[Any]:
     OSError(ENOSPC), which ``_atomic`` turns into the "disk full" error and no file. The
     buffer holds the encoded file: at most the uncompressed map.
     """
+    encoded: list[bytes] = []
+    with _gdal_memory(profile, encoded) as ds:
+        yield ds
+    write_bytes(path, encoded[0])
+
+
+@contextmanager
+def _gdal_memory(profile: dict[str, Any], encoded: list[bytes]) -> Iterator[Any]:
+    """A rasterio dataset written to memory; its file's bytes appended to ``encoded``."""
     from rasterio.io import MemoryFile
 
     with MemoryFile() as mem:
         with mem.open(**profile) as ds:
             yield ds
-        with _atomic(path) as tmp:
-            tmp.write_bytes(mem.getbuffer())
+        encoded.append(bytes(mem.getbuffer()))
+
+
+def write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """An encoded file (``encode_*``) written to ``path`` atomically."""
+    with _atomic(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -295,23 +309,39 @@ def write_geotiff(
     tags: dict[str, str],
 ) -> None:
     """A land-use map as a tiled uint8 GeoTIFF with nodata and a colour table."""
+    write_bytes(path, encode_geotiff(landuse, grid, colors, compress, tags))
+
+
+def encode_geotiff(
+    landuse: np.ndarray, grid: Grid, colors: dict[int, str], compress: str, tags: dict[str, str]
+) -> bytes:
+    """The bytes of :func:`write_geotiff`'s file (encoded in memory, written by none)."""
     profile = _tiff_profile(grid, "uint8", NODATA, compress)
-    with _gdal_atomic(path, profile) as ds:
+    encoded: list[bytes] = []
+    with _gdal_memory(profile, encoded) as ds:
         ds.write(landuse, 1)
         cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
         cmap[NODATA] = (0, 0, 0, 0)
         ds.write_colormap(1, cmap)
         ds.update_tags(**tags)
+    return encoded[0]
 
 
 def write_year_map(
     path: Path, years: np.ndarray, grid: Grid, compress: str, tags: dict[str, str]
 ) -> None:
     """A uint16 map of years (0: none) on the grid, as a tiled GeoTIFF."""
+    write_bytes(path, encode_year_map(years, grid, compress, tags))
+
+
+def encode_year_map(years: np.ndarray, grid: Grid, compress: str, tags: dict[str, str]) -> bytes:
+    """The bytes of :func:`write_year_map`'s file."""
     profile = _tiff_profile(grid, "uint16", 0, compress)
-    with _gdal_atomic(path, profile) as ds:
+    encoded: list[bytes] = []
+    with _gdal_memory(profile, encoded) as ds:
         ds.write(years, 1)
         ds.update_tags(**tags)
+    return encoded[0]
 
 
 def _landuse_dataset(
@@ -381,6 +411,18 @@ def write_netcdf(
     compress: bool,
 ) -> None:
     """The output maps as ``landuse(time, y, x)`` with a CF grid mapping (NetCDF-4)."""
+    write_bytes(path, encode_netcdf(maps, grid, class_codes, class_names, attrs, compress))
+
+
+def encode_netcdf(
+    maps: dict[int, np.ndarray],
+    grid: Grid,
+    class_codes: list[int],
+    class_names: list[str],
+    attrs: dict[str, str],
+    compress: bool,
+) -> memoryview:
+    """The bytes of :func:`write_netcdf`'s file."""
     ds = _landuse_dataset(maps, grid, class_codes, class_names, attrs, by_year=True)
     ny, nx = grid.shape
     enc: dict[str, Any] = {"_FillValue": np.uint8(NODATA), "dtype": "uint8"}
@@ -389,11 +431,16 @@ def write_netcdf(
     # HDF5 is written to memory and the bytes to disk: an HDF5 file that hits a full
     # disk is left in a state that crashes the interpreter at exit (seen with h5py
     # 3.16), while a plain write fails cleanly. The buffer holds the compressed file.
-    _write_dataset(path, ds, engine="h5netcdf", encoding={"landuse": enc})
+    return _encode_dataset(ds, engine="h5netcdf", encoding={"landuse": enc})
 
 
 def _write_dataset(path: Path, ds: Any, **to_netcdf: Any) -> None:
     """``ds.to_netcdf`` into memory, then the bytes to ``path`` atomically."""
+    write_bytes(path, _encode_dataset(ds, **to_netcdf))
+
+
+def _encode_dataset(ds: Any, **to_netcdf: Any) -> memoryview:
+    """``ds.to_netcdf`` into memory: the file's bytes."""
     import dask
 
     buffer = io.BytesIO()
@@ -402,8 +449,7 @@ def _write_dataset(path: Path, ds: Any, **to_netcdf: Any) -> None:
     # scheduler is involved anyway.
     with dask.config.set(scheduler="synchronous"):
         ds.to_netcdf(buffer, **to_netcdf)
-    with _atomic(path) as tmp:
-        tmp.write_bytes(buffer.getbuffer())
+    return buffer.getbuffer()
 
 
 def write_member_netcdf(
