@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _landsim_kit import TinyGrid, write_raster
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from landsim.constraints import compile as compile_mod
@@ -103,11 +103,12 @@ def _layers(rng: np.random.Generator, shape: tuple[int, int], n: int) -> dict[st
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 10), st.integers(0, 2**32 - 1), st.booleans())
+@given(st.integers(0, 10), st.integers(0, 2**32 - 1), st.booleans())
+@example(0, 1, True)  # no enforced layer, only rules: the packed table had no cells
 def test_packed_taken_away_is_the_mask_by_mask_count(n: int, seed: int, rules: bool) -> None:
     rng = np.random.default_rng(seed)
     shape = (9, 11)
-    layers = _layers(rng, shape, n)
+    layers = _layers(rng, shape, n)  # none at all: the rules' cells are still counted
     base = rng.random(shape) < 0.8
     by_rules = (rng.random(shape) < 0.2) & base if rules else np.zeros(shape, dtype=bool)
     blockers = {
@@ -115,7 +116,7 @@ def test_packed_taken_away_is_the_mask_by_mask_count(n: int, seed: int, rules: b
         for k, v in layers.items()
         if v.blocks_absolutely or v.rule == "construction_inside_only"
     }
-    packed = _Packed.of(layers)
+    packed = _Packed.of(layers, shape)
     got = packed.taken_away(blockers, base, by_rules)
     want = _taken_away(blockers, base, by_rules, np.empty(shape, dtype=bool))
     assert got == want
@@ -127,10 +128,10 @@ def test_packed_taken_away_is_the_mask_by_mask_count(n: int, seed: int, rules: b
 def test_packed_pairs_are_the_overlaps(n: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     layers = _layers(rng, (8, 13), n)
-    pairs = _Packed.of(layers).pair_cells()
+    pairs = _Packed.of(layers, (8, 13)).pair_cells()
     for a, b in combinations(layers, 2):
         assert pairs[(a, b)] == int(np.count_nonzero(layers[a].inside & layers[b].inside))
-    assert conflicts(layers, None, _Packed.of(layers)) == conflicts(layers, None)
+    assert conflicts(layers, None, _Packed.of(layers, (8, 13))) == conflicts(layers, None)
 
 
 def test_compile_without_packing_gives_the_same_constraints(

@@ -435,24 +435,21 @@ def run_prepared(
         "seed": str(p.seed),
     }
     files: list[str] = []
-    tif_names = [f"landuse_{year}.tif" for year in map_years] if s.output.geotiff else []
 
-    def encode_rasters() -> list[bytes]:
-        out = [
+    def encode_rasters() -> tuple[list[bytes], bytes]:
+        """The maps' GeoTIFFs and urban_year.tif, encoded in memory."""
+        assert res.urban_year is not None
+        maps = [
             write.encode_geotiff(
                 res.maps[year], p.grid, colors, s.output.compress, {**tags, "year": str(year)}
             )
-            for year in (map_years if s.output.geotiff else [])
+            for year in map_years
         ]
-        if s.output.geotiff:
-            assert res.urban_year is not None
-            meaning = "year the cell became urban; start year: urban at the start; 0: never"
-            out.append(
-                write.encode_year_map(
-                    res.urban_year, p.grid, s.output.compress, {**tags, "meaning": meaning}
-                )
-            )
-        return out
+        meaning = "year the cell became urban; start year: urban at the start; 0: never"
+        year_map = write.encode_year_map(
+            res.urban_year, p.grid, s.output.compress, {**tags, "meaning": meaning}
+        )
+        return maps, year_map
 
     with (
         write.staged_output(out_dir, overwrite, inputs) as stage,
@@ -461,7 +458,7 @@ def run_prepared(
         # GDAL compresses the GeoTIFFs in memory without the GIL on one thread while the
         # NetCDF is encoded on this one; the files reach the disk from here, one by one
         # in a fixed order, so a full disk fails at the same file whatever the timing.
-        rasters = pool.submit(encode_rasters)
+        rasters = pool.submit(encode_rasters) if s.output.geotiff else None
         netcdf = None
         if s.output.netcdf:
             netcdf = write.encode_netcdf(
@@ -472,10 +469,11 @@ def run_prepared(
                 {"title": f"landsim scenario {s.name}", **tags},
                 compress=s.output.compress != "none",
             )
-        encoded = rasters.result()
-        for name, data in zip(tif_names, encoded, strict=False):
-            write.write_bytes(stage / name, data)
-            files.append(name)
+        maps, year_map = rasters.result() if rasters is not None else ([], None)
+        for year, data in zip(map_years, maps, strict=False):
+            write.write_bytes(stage / f"landuse_{year}.tif", data)
+            files.append(f"landuse_{year}.tif")
+        del maps
         if netcdf is not None:
             write.write_bytes(stage / "landsim.nc", netcdf)
             files.append("landsim.nc")
@@ -485,10 +483,9 @@ def run_prepared(
             SUMMARY_HEADER,
             summary_rows(s, p.grid, res.class_counts, res.records),
         )
-        if s.output.geotiff:
-            write.write_bytes(stage / "urban_year.tif", encoded[-1])
+        if year_map is not None:
+            write.write_bytes(stage / "urban_year.tif", year_map)
             files.append("urban_year.tif")
-        del encoded
         compliance = report.compliance(s, p.grid, p.landuse, p.constraints, res, p.districts)
         write.write_json(stage / "compliance.json", compliance)
         write.write_json(stage / "provenance.json", provenance(s, p.grid, p.seed))

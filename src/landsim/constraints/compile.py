@@ -274,7 +274,7 @@ def compile_constraints(
                 "check the layer's values and 'inside'"
             )
     urban = scenario.urban_class.code
-    # Whole-grid masks are combined in place into few arrays: on a 17 M-cell grid each
+    # Whole-grid masks are combined in place into few arrays: on a 32 M-cell grid each
     # fresh temporary cost more in page faults than its arithmetic (~1 s of the 1.4 s
     # this took with one new array per operation).
     base = isin_codes(landuse, [c for c in range(256) if c not in (NODATA, urban)])
@@ -290,7 +290,7 @@ def compile_constraints(
     ]
     outside = set(bounds) | set(spills)
     blockers = {k: (layers[k].inside, k in outside) for k in hard + bounds}
-    packed = _Packed.of(enforced) if len(enforced) < _MAX_PACKED else None
+    packed = _Packed.of(enforced, base.shape) if len(enforced) < _MAX_PACKED else None
     rules = [
         r
         for r in scenario.rules
@@ -354,8 +354,9 @@ def compile_constraints(
     return CompiledConstraints(periods, layers, conflicts(layers, grid, packed))
 
 
-# Layers packed into one uint32 per cell, for the counts of their overlaps: at most this
-# many bits (the pattern table of the layers and one rule bit has 2 ** (n + 1) entries).
+# Layers packed as bits of one integer per cell, for the counts of their overlaps: packed
+# below this many layers (the table of the layers' and one rule's patterns has
+# 2 ** (n + 1) entries); past it the mask-by-mask counts run.
 _MAX_PACKED = 20
 
 
@@ -369,11 +370,11 @@ class _Packed:
     bits: np.ndarray  # uint8, uint16 or uint32, flat
 
     @classmethod
-    def of(cls, layers: dict[str, Layer]) -> _Packed:
+    def of(cls, layers: dict[str, Layer], shape: tuple[int, ...]) -> _Packed:
+        """``layers``' masks on a grid of ``shape`` (no layer: every cell's bits are 0)."""
         from landsim.kernels.lookup import set_bit
 
         names = list(layers)
-        shape = next(iter(layers.values())).inside.shape if layers else (0,)
         # The narrowest type with a bit per layer: 1 byte per cell for up to 8 layers.
         dtype = np.uint8 if len(names) <= 8 else np.uint16 if len(names) <= 16 else np.uint32
         bits = np.zeros(int(np.prod(shape)), dtype=dtype)

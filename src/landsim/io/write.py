@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -236,21 +236,23 @@ def _gdal_atomic(path: Path, profile: dict[str, Any]) -> Iterator[Any]:
     OSError(ENOSPC), which ``_atomic`` turns into the "disk full" error and no file. The
     buffer holds the encoded file: at most the uncompressed map.
     """
-    encoded: list[bytes] = []
-    with _gdal_memory(profile, encoded) as ds:
-        yield ds
-    write_bytes(path, encoded[0])
-
-
-@contextmanager
-def _gdal_memory(profile: dict[str, Any], encoded: list[bytes]) -> Iterator[Any]:
-    """A rasterio dataset written to memory; its file's bytes appended to ``encoded``."""
     from rasterio.io import MemoryFile
 
     with MemoryFile() as mem:
         with mem.open(**profile) as ds:
             yield ds
-        encoded.append(bytes(mem.getbuffer()))
+        write_bytes(path, mem.getbuffer())
+
+
+def _encode_gdal(profile: dict[str, Any], fill: Callable[[Any], None]) -> bytes:
+    """The bytes of a GeoTIFF made in memory and filled by ``fill``: what
+    :func:`_gdal_atomic` writes, for a caller that writes it later (:func:`write_bytes`)."""
+    from rasterio.io import MemoryFile
+
+    with MemoryFile() as mem:
+        with mem.open(**profile) as ds:
+            fill(ds)
+        return bytes(mem.getbuffer())
 
 
 def write_bytes(path: Path, data: bytes | memoryview) -> None:
@@ -316,15 +318,15 @@ def encode_geotiff(
     landuse: np.ndarray, grid: Grid, colors: dict[int, str], compress: str, tags: dict[str, str]
 ) -> bytes:
     """The bytes of :func:`write_geotiff`'s file (encoded in memory, written by none)."""
-    profile = _tiff_profile(grid, "uint8", NODATA, compress)
-    encoded: list[bytes] = []
-    with _gdal_memory(profile, encoded) as ds:
+    cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
+    cmap[NODATA] = (0, 0, 0, 0)
+
+    def fill(ds: Any) -> None:
         ds.write(landuse, 1)
-        cmap = {code: _hex_to_rgb(c) for code, c in colors.items()}
-        cmap[NODATA] = (0, 0, 0, 0)
         ds.write_colormap(1, cmap)
         ds.update_tags(**tags)
-    return encoded[0]
+
+    return _encode_gdal(_tiff_profile(grid, "uint8", NODATA, compress), fill)
 
 
 def write_year_map(
@@ -336,12 +338,12 @@ def write_year_map(
 
 def encode_year_map(years: np.ndarray, grid: Grid, compress: str, tags: dict[str, str]) -> bytes:
     """The bytes of :func:`write_year_map`'s file."""
-    profile = _tiff_profile(grid, "uint16", 0, compress)
-    encoded: list[bytes] = []
-    with _gdal_memory(profile, encoded) as ds:
+
+    def fill(ds: Any) -> None:
         ds.write(years, 1)
         ds.update_tags(**tags)
-    return encoded[0]
+
+    return _encode_gdal(_tiff_profile(grid, "uint16", 0, compress), fill)
 
 
 def _landuse_dataset(
