@@ -381,6 +381,19 @@ def _interrupt_geotiff_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(write, "encode_year_map", interrupted)
 
 
+def _interrupt_just_after_the_staging_folder_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM) landing the moment the staging folder exists, before the code
+    that made it has returned: the race a SIGTERM test once hit."""
+    make_dir = Path.mkdir
+
+    def mkdir_then_interrupted(self: Path, *args: Any, **kwargs: Any) -> None:
+        make_dir(self, *args, **kwargs)
+        if ".partial-" in self.name:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_interrupted)
+
+
 def _disk_full_on_json(monkeypatch: pytest.MonkeyPatch) -> None:
     """An OSError(ENOSPC) inside the atomic write of a JSON file, as a full disk raises."""
     from landsim.io import write
@@ -398,9 +411,10 @@ def _disk_full_on_json(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (_interrupt_netcdf, 130, "interrupted"),
         (_interrupt_geotiff_encoder, 130, "interrupted"),
+        (_interrupt_just_after_the_staging_folder_is_made, 130, "interrupted"),
         (_disk_full_on_json, 1, "disk full"),
     ],
-    ids=["ctrl-c", "ctrl-c-in-the-encoder-thread", "disk-full"],
+    ids=["ctrl-c", "ctrl-c-in-the-encoder-thread", "ctrl-c-as-staging-begins", "disk-full"],
 )
 def test_failure_while_writing_leaves_nothing(
     tiny_grid: TinyGrid,

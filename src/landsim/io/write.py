@@ -16,8 +16,8 @@ import errno
 import io
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,11 +107,17 @@ def staged_output(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()) -
     try:
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
-            # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
-            umask = os.umask(0)
-            os.umask(umask)
-            staging.chmod(0o777 & ~umask)
+            # The name is bound before the folder exists, so the finally below knows it
+            # whenever an interrupt lands. With tempfile.mkdtemp, a SIGTERM between the
+            # folder's creation and the return of its name (microseconds, which a test
+            # that stops a run the moment the folder appears did hit) left it behind.
+            while True:
+                staging = parent / f".{out_dir.name}.partial-{secrets.token_hex(8)}"
+                try:
+                    staging.mkdir(mode=0o777)  # the umask applies, as to any mkdir
+                    break
+                except FileExistsError:
+                    staging = None  # someone else's: never remove it
         except OSError as exc:
             raise _disk_error(exc, parent) from None
         try:
