@@ -7,7 +7,7 @@ What a killed run may leave (the contract these tests hold landsim to):
   truncated (every GeoTIFF reads fully, every JSON parses, every CSV has its header and
   whole rows, ``landsim.nc`` opens with xarray).
 - A run killed with SIGKILL while writing leaves its hidden staging folder beside ``OUT``,
-  named ``.OUT.partial-XXXXXXXX`` (``tempfile.mkdtemp``): nothing can remove it once the
+  named ``.OUT.partial-<16 hex digits>``: nothing can remove it once the
   process is gone. It holds half-written files, is never read, never counts as results,
   and does not disturb the next run; delete it by hand. SIGTERM unwinds like Ctrl-C and
   leaves none.
@@ -670,12 +670,14 @@ def _full_on_text_of(name: str) -> Callable[[pytest.MonkeyPatch], None]:
 
 
 def _full_on_staging(mp: pytest.MonkeyPatch) -> None:
-    from landsim.io import write
+    make_dir = Path.mkdir
 
-    def mkdtemp(*args: Any, **kw: Any) -> str:
-        raise _enospc(str(kw.get("dir")))
+    def mkdir(self: Path, *args: Any, **kw: Any) -> None:
+        if ".partial-" in self.name:
+            raise _enospc(str(self.parent))
+        make_dir(self, *args, **kw)
 
-    mp.setattr(write.tempfile, "mkdtemp", mkdtemp)
+    mp.setattr(Path, "mkdir", mkdir)
 
 
 @pytest.mark.parametrize(
