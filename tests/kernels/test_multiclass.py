@@ -52,7 +52,8 @@ class Problem:
     counts: np.ndarray  # counts_dtype(radius) [K, ny, nx], consistent with cls
     suit: np.ndarray  # float32 [K, ny, nx], zeros included
     weights: np.ndarray  # float32 [K], already / ((2r+1)² − 1)
-    fac: np.ndarray  # float32 [K, n_d·K]: conv[c, k] × D[d, k]
+    conv: np.ndarray  # float32 [K, K]: allowed × (1 − cost), 1 on the diagonal
+    adapt: np.ndarray  # float32 [n_d, K]: D[d, k]
     allowed: np.ndarray  # bool [K, K], diagonal False
     need_bits: np.ndarray  # uint8 [K]
     source: np.ndarray  # uint8 [K]
@@ -67,11 +68,18 @@ class Problem:
         return self.suit.shape[0]
 
     @property
+    def base(self) -> np.ndarray:
+        """suit × conv where the rules allow, by the oracle (the kernel is tested apart)."""
+        return reference.base_potentials(
+            self.cls, self.suit, self.conv, self.need_bits, self.cell_rules
+        )
+
+    @property
     def roulette(self) -> tuple[Any, ...]:
         """The arguments shared by ``propose_all`` / ``propose_cells`` and the oracle."""
         return (
-            self.cls, self.dist, self.done, self.counts, self.suit, self.weights, self.fac,
-            self.need_bits, self.source, self.cell_rules, self.seed_share, self.key,
+            self.cls, self.dist, self.done, self.counts, self.base, self.weights, self.adapt,
+            self.source, self.cell_rules, self.seed_share, self.key,
         )  # fmt: skip
 
     def reference(self) -> tuple[np.ndarray, np.ndarray]:
@@ -79,15 +87,6 @@ class Problem:
 
     def seed_draw(self, p: int) -> np.float32:
         return np.float32(reference.uniform(self.key, np.array([2 * p + 1]))[0])
-
-
-def factors(conv: np.ndarray, adapt: np.ndarray) -> np.ndarray:
-    """``fac[k, d·K + c]`` = conv[c, k] × D[d, k], as the engine builds it."""
-    n_d, n_k = adapt.shape
-    fac = np.zeros((n_k, n_d * n_k), dtype=np.float32)
-    for d in range(n_d):
-        fac[:, d * n_k : (d + 1) * n_k] = conv.T * adapt[d][:, None]
-    return fac
 
 
 def make_problem(
@@ -123,7 +122,7 @@ def make_problem(
     cell_rules[rng.random(shape) < 0.5] |= mk.MAY_CHANGE
     seed_share = float(rng.choice([0.0, 0.1, 0.5, 1.0, rng.random()]))
     return Problem(
-        cls, dist, done, counts, suit, weights, factors(conv, adapt), allowed, need_bits,
+        cls, dist, done, counts, suit, weights, conv, adapt, allowed, need_bits,
         source, cell_rules, seed_share, np.uint64(key), radius, n_d,
     )  # fmt: skip
 
@@ -162,7 +161,6 @@ def run_propose_cells(pb: Problem, cells: np.ndarray) -> tuple[np.ndarray, np.nd
 def forced_eligible(pb: Problem, k: int, plan: np.ndarray) -> np.ndarray:
     """The cells that may still give a cell to k: bool map, by a plain reading."""
     ny, nx = pb.cls.shape
-    n_k = pb.n_classes
     out = np.zeros((ny, nx), dtype=bool)
     bits = int(pb.need_bits[k])
     for i in range(ny):
@@ -171,7 +169,7 @@ def forced_eligible(pb: Problem, k: int, plan: np.ndarray) -> np.ndarray:
             out[i, j] = (
                 c not in (NONE, k)
                 and not pb.done[i, j]
-                and pb.fac[k, d * n_k + c] > 0
+                and pb.conv[c, k] > 0
                 and bool(rules & mk.MAY_CHANGE)
                 and (rules & bits) == bits
                 and plan[d, c, k] > 0
@@ -183,8 +181,8 @@ def run_forced(pb: Problem, k: int, plan: np.ndarray) -> tuple[np.ndarray, np.nd
     prop = garbage(pb.cls.shape, np.uint8)
     score = garbage(pb.cls.shape, np.float32)
     mk.forced_scores(
-        k, pb.cls, pb.dist, pb.done, pb.counts, pb.suit, pb.weights, pb.fac, pb.need_bits,
-        pb.cell_rules, pb.seed_share, pb.key, plan, prop, score,
+        k, pb.cls, pb.dist, pb.done, pb.counts, pb.base, pb.weights, pb.adapt, pb.conv,
+        pb.need_bits, pb.cell_rules, pb.seed_share, pb.key, plan, prop, score,
     )  # fmt: skip
     return prop, score
 
@@ -251,6 +249,23 @@ def test_class_neighbor_counts_large_radius_uint16() -> None:
 # --------------------------------------------------------------------------- the roulette
 
 
+@settings(max_examples=100, deadline=None)
+@given(pb=problems(), data=st.data())
+def test_base_potentials_and_rebase_match_reference(pb: Problem, data: st.DataObject) -> None:
+    """``base_potentials`` equals the oracle bit for bit (suit × conv where the rules let
+    the cell's class become k, its own class's suit, 0 off the land); after random cells
+    change class, ``rebase_cells`` on them alone brings the whole array back to it."""
+    out = garbage((pb.n_classes, *pb.cls.shape), np.float32)
+    mk.base_potentials(pb.cls, pb.suit, pb.conv, pb.need_bits, pb.cell_rules, out)
+    assert_array_equal(out.view(np.uint32), pb.base.view(np.uint32))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="cells seed"))
+    land = np.flatnonzero(pb.cls.reshape(-1) != NONE)
+    cells = rng.permutation(land)[: rng.integers(0, len(land) + 1)].astype(np.int64)
+    pb.cls.reshape(-1)[cells] = rng.integers(0, pb.n_classes, size=len(cells))
+    mk.rebase_cells(cells, pb.cls, pb.suit, pb.conv, pb.need_bits, pb.cell_rules, out)
+    assert_array_equal(out.view(np.uint32), pb.base.view(np.uint32))
+
+
 @settings(max_examples=300, deadline=None)
 @given(pb=problems())
 def test_propose_all_matches_reference(pb: Problem) -> None:
@@ -285,7 +300,7 @@ def wheel_edge_case() -> tuple[Problem, int]:
     """A cell whose wheel draw falls within float32 rounding of a class boundary.
 
     1×1 grid, two classes, the cell of class 0, one neighbour of each class (counts
-    given directly), weights 1, fac 1: OP_0 = s0, OP_1 = s1 = 0.5 exactly. s0 is set
+    given directly), weights 1, conv and D 1: OP_0 = s0, OP_1 = s1 = 0.5 exactly. s0 is set
     so that u = U × (s0 + s1) lands on s0 itself in float32 (U the wheel draw); the
     float32 wheel (the oracle, ``propose_all``) then keeps the cell's own class while a
     float64 total moves u just past s0.
@@ -309,7 +324,8 @@ def wheel_edge_case() -> tuple[Problem, int]:
                     counts=np.ones((2, 1, 1), np.uint8),
                     suit=np.array([s0, s1], np.float32).reshape(2, 1, 1),
                     weights=np.ones(2, np.float32),
-                    fac=np.ones((2, 2), np.float32),
+                    conv=np.ones((2, 2), np.float32),
+                    adapt=np.ones((1, 2), np.float32),
                     allowed=np.array([[False, True], [True, False]]),
                     need_bits=np.zeros(2, np.uint8),
                     source=np.ones(2, np.uint8),
@@ -346,20 +362,21 @@ def test_propose_cells_equals_propose_all_on_wheel_edge() -> None:
 @given(pb=problems(), plan_seed=st.integers(0, 2**32 - 1))
 def test_forced_scores_matches_reference(pb: Problem, plan_seed: int) -> None:
     """For every class k: the cells that may still give k a cell (class ≠ k, not done,
-    not frozen, k's rule bits, fac > 0, planned flow) get ``prop = k`` and the oracle's
+    not frozen, k's rule bits, conv > 0, planned flow) get ``prop = k`` and the oracle's
     OP with the cell's seed draw; every other cell gets no proposal."""
     rng = np.random.default_rng(plan_seed)
     plan = random_plan(rng, pb.n_d, pb.n_classes)
     nx = pb.cls.shape[1]
+    base = pb.base
     for k in range(pb.n_classes):
         prop, score = run_forced(pb, k, plan)
         eligible = forced_eligible(pb, k, plan)
         assert_array_equal(prop, np.where(eligible, k, NONE))
         for i, j in zip(*np.nonzero(eligible), strict=True):
-            c, d = int(pb.cls[i, j]), int(pb.dist[i, j])
+            d = int(pb.dist[i, j])
             r = pb.seed_draw(i * nx + j)
             want = reference.combined_potential(
-                k, c, d, i, j, r, pb.counts, pb.suit, pb.weights, pb.fac, pb.seed_share
+                k, d, i, j, r, pb.counts, base, pb.weights, pb.adapt, pb.seed_share
             )
             assert score[i, j].view(np.uint32) == want.view(np.uint32), (k, i, j)
 
@@ -376,14 +393,15 @@ def test_roulette_shares_match_potentials() -> None:
     pb.weights = (np.array([1.0, 0.8, 0.5, 1.0]) / 8).astype(np.float32)
     conv = np.ones((n_k, n_k), np.float32)
     conv[1, 3] = 0.5  # cost 0.5
-    pb.fac = factors(conv, np.array([[1.0, 2.0, 1.0, 0.7]], np.float32))
+    pb.conv = conv
+    pb.adapt = np.array([[1.0, 2.0, 1.0, 0.7]], np.float32)
     pb.done[:] = 0
     pb.cell_rules[:] = 7
     pb.source[:] = 1
     ops = np.array(
         [
-            reference.combined_potential(k, 1, 0, 1, 1, 0.5, pb.counts, pb.suit, pb.weights,
-                                         pb.fac, pb.seed_share)
+            reference.combined_potential(k, 0, 1, 1, 0.5, pb.counts, pb.base, pb.weights,
+                                         pb.adapt, pb.seed_share)
             for k in range(n_k)
         ],
         dtype=np.float64,
@@ -395,9 +413,10 @@ def test_roulette_shares_match_potentials() -> None:
     cells = np.array([4], np.int64)
     prop = np.empty((3, 3), np.uint8)
     score = np.empty((3, 3), np.float32)
+    args = list(pb.roulette)
     for key in range(n):
-        pb.key = np.uint64(stream_key(11, 0, key))
-        mk.propose_cells(cells, *pb.roulette, prop, score)
+        args[-1] = np.uint64(stream_key(11, 0, key))
+        mk.propose_cells(cells, *args, prop, score)
         k = int(prop[1, 1])
         picks[1 if k == NONE else k] += 1
         if k != NONE:
@@ -418,7 +437,8 @@ def seeding_problem(seed_share: float) -> Problem:
     pb.suit = rng.random((3, *shape)).astype(np.float32)
     pb.suit[0] = 1e-6
     pb.weights = (np.ones(3) / 8).astype(np.float32)
-    pb.fac = factors(np.ones((3, 3), np.float32), np.array([[1.0, 1.0, 3.0]], np.float32))
+    pb.conv = np.ones((3, 3), np.float32)
+    pb.adapt = np.array([[1.0, 1.0, 3.0]], np.float32)
     pb.done[:] = 0
     pb.cell_rules[:] = 7
     pb.need_bits[:] = 0
@@ -429,7 +449,7 @@ def seeding_problem(seed_share: float) -> Problem:
 
 def test_patch_seed_only_below_suitability() -> None:
     """A class absent from the window is proposed only where the seed draw r is below
-    its suitability, with OP = s × r × μ × fac; where r < s it is proposed almost
+    its suitability, with OP = s × (r × μ) × D in float32; where r < s it is proposed almost
     always (class 0's OP is tiny)."""
     pb = seeding_problem(0.3)
     prop, score = run_propose_all(pb)
@@ -439,7 +459,8 @@ def test_patch_seed_only_below_suitability() -> None:
     assert seeded.sum() > 100
     assert np.all(r[seeded] < s[seeded])
     for i, j in zip(*np.nonzero(seeded), strict=True):
-        want = np.float32(float(s[i, j]) * float(r[i, j]) * 0.3 * float(pb.fac[1, 0]))
+        omega = np.float32(r[i, j] * np.float32(0.3))
+        want = np.float32(np.float32(s[i, j] * omega) * pb.adapt[0, 1])
         assert score[i, j] == want, (i, j)
     # Where r < s, classes 1 (seed) and 2 (seed, or neighbours near the corner) outweigh
     # class 0 by orders of magnitude: a cell stays only by a rare draw.
@@ -464,7 +485,7 @@ def test_no_patch_seed_without_seed_share() -> None:
 
 
 def test_conversion_matrix_forbids_and_costs() -> None:
-    """A pair with fac = 0 (not allowed) is never proposed nor forced; a cost of 0.5
+    """A pair with conv = 0 (not allowed) is never proposed nor forced; a cost of 0.5
     halves the OP exactly."""
     n_k = 4
     found_proposals = 0
@@ -480,7 +501,7 @@ def test_conversion_matrix_forbids_and_costs() -> None:
         for d in range(2):
             for c in range(n_k):
                 for k in range(n_k):
-                    if k == c or pb.fac[k, d * n_k + c] > 0:
+                    if k == c or pb.conv[c, k] > 0:
                         continue
                     where = land & (c_of == c) & (pb.dist == d)
                     assert not np.any(prop[where] == k)
@@ -490,12 +511,12 @@ def test_conversion_matrix_forbids_and_costs() -> None:
     pb = make_problem((12, 15), n_k, 2, 1, seed=3, key=3)
     plan = np.ones((1, n_k, n_k), np.int64)
     adapt = np.ones((1, n_k), np.float32)
-    pb.fac = factors(np.ones((n_k, n_k), np.float32), adapt)
+    pb.conv, pb.adapt = np.ones((n_k, n_k), np.float32), adapt
     full_prop, full = run_forced(pb, 2, plan)
     half_conv = np.ones((n_k, n_k), np.float32)
     half_conv[:, 2] = 0.5
     half_conv[2, 2] = 1.0
-    pb.fac = factors(half_conv, adapt)
+    pb.conv = half_conv
     half_prop, half = run_forced(pb, 2, plan)
     assert_array_equal(full_prop, half_prop)
     m = full_prop == 2

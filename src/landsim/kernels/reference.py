@@ -153,38 +153,60 @@ def class_neighbor_counts(cls: np.ndarray, n_classes: int, radius: int) -> np.nd
     return out
 
 
+def base_potentials(
+    cls: np.ndarray,
+    suit: np.ndarray,
+    conv: np.ndarray,
+    need_bits: np.ndarray,
+    cell_rules: np.ndarray,
+) -> np.ndarray:
+    """``base[k, i, j]``: suit_k × conv[c, k] (float32) where the cell of class c may
+    become k (its rule bits hold all k needs, or k is c), else 0; 0 off the land."""
+    n_classes = suit.shape[0]
+    ny, nx = cls.shape
+    out = np.zeros((n_classes, ny, nx), dtype=np.float32)
+    for i in range(ny):
+        for j in range(nx):
+            c = int(cls[i, j])
+            if c == NONE:
+                continue
+            rules = int(cell_rules[i, j])
+            for k in range(n_classes):
+                bits = int(need_bits[k])
+                if k == c or (rules & bits) == bits:
+                    out[k, i, j] = np.float32(np.float32(suit[k, i, j]) * np.float32(conv[c, k]))
+    return out
+
+
 def combined_potential(
     k: int,
-    c: int,
     d: int,
     i: int,
     j: int,
     r: float,
     counts: np.ndarray,
-    suit: np.ndarray,
+    base: np.ndarray,
     weights: np.ndarray,
-    fac: np.ndarray,
+    adapt: np.ndarray,
     seed_share: float,
 ) -> np.float32:
-    """OP of class k for cell (i, j) of class c in district d, with seed draw ``r``.
+    """OP of class k for cell (i, j) in district d, with seed draw ``r``.
 
-    OP = suit_k × Ω_k × fac[k, d·K + c], where Ω_k = w_k × n_k (``weights`` already carry
-    1 / ((2r+1)² − 1)) when k has neighbours, else r × μ if r < suit_k (a patch seed), else
-    0. The precision is the kernel's: w_k × n_k is a float32 product; numba types μ (a
-    Python float) as float64, so the rest is evaluated in float64, left to right, and
-    rounded once to float32.
+    OP = base_k × Ω_k × D[d, k], where Ω_k = w_k × n_k (``weights`` already carry
+    1 / ((2r+1)² − 1)) when k has neighbours, else r × μ if r < base_k (a patch seed),
+    else 0. Every product is float32, left to right.
     """
-    n_classes = suit.shape[0]
-    s = np.float32(suit[k, i, j])
+    f32 = np.float32
+    s = f32(base[k, i, j])
     n = int(counts[k, i, j])
-    r32 = np.float32(r)
+    r32 = f32(r)
     if n > 0:
-        omega = float(np.float32(weights[k]) * np.float32(n))
+        omega = f32(f32(weights[k]) * f32(n))
     elif r32 < s:
-        omega = float(r32) * float(seed_share)
+        omega = f32(r32 * f32(seed_share))
     else:
-        omega = 0.0
-    return np.float32(float(s) * omega * float(fac[k, d * n_classes + c]))
+        omega = f32(0.0)
+    return f32(f32(s * omega) * f32(adapt[d, k]))
 
 
 def propose(
@@ -192,10 +214,9 @@ def propose(
     dist: np.ndarray,
     done: np.ndarray,
     counts: np.ndarray,
-    suit: np.ndarray,
+    base: np.ndarray,
     weights: np.ndarray,
-    fac: np.ndarray,
-    need_bits: np.ndarray,
+    adapt: np.ndarray,
     source: np.ndarray,
     cell_rules: np.ndarray,
     seed_share: float,
@@ -205,13 +226,13 @@ def propose(
 
     A cell proposes only if it is on the land, of a ``source`` class, not ``done`` and
     not frozen (``cell_rules & MAY_CHANGE``). For cell p = i·nx + j, with
-    r = uniform(key, 2p + 1) (the seed draw), every class k gets OP_k (0 where the rule
-    bits that k needs are missing, except for the cell's own class); with
-    total = Σ OP_k and u = uniform(key, 2p) × total, the pick is the first k with
-    OP_k > 0 whose running sum reaches u. Picking the own class, or total ≤ 0, gives no
-    proposal. The wheel runs in float32 (sums, u and the running sum).
+    r = uniform(key, 2p + 1) (the seed draw), every class k gets OP_k (``base`` is 0
+    where the conversion matrix or the rule bits forbid k); with total = Σ OP_k and
+    u = uniform(key, 2p) × total, the pick is the first k with OP_k > 0 whose running
+    sum reaches u. Picking the own class, or total ≤ 0, gives no proposal. The wheel
+    runs in float32 (sums, u and the running sum).
     """
-    n_classes = suit.shape[0]
+    n_classes = base.shape[0]
     ny, nx = cls.shape
     prop = np.full((ny, nx), NONE, dtype=np.uint8)
     score = np.zeros((ny, nx), dtype=np.float32)
@@ -223,14 +244,14 @@ def propose(
                 continue
             p = i * nx + j
             r = np.float32(uniform(key, np.array([2 * p + 1]))[0])
-            ops = np.zeros(n_classes, dtype=np.float32)
-            for k in range(n_classes):
-                bits = int(need_bits[k])
-                if k == c or (rules & bits) == bits:
-                    d = int(dist[i, j])
-                    ops[k] = combined_potential(
-                        k, c, d, i, j, r, counts, suit, weights, fac, seed_share
-                    )
+            d = int(dist[i, j])
+            ops = np.array(
+                [
+                    combined_potential(k, d, i, j, r, counts, base, weights, adapt, seed_share)
+                    for k in range(n_classes)
+                ],
+                dtype=np.float32,
+            )
             total = np.float32(0.0)
             for k in range(n_classes):
                 total = np.float32(total + ops[k])

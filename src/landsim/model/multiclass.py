@@ -160,7 +160,9 @@ def simulate_multiclass(
         raise ValueError(f"a grid of {ny * nx:,} cells is too large for the multi-class model")
     queue = _Queue(ny * nx)
     slot = np.full((ny, nx), -1, dtype=np.int64)
-    fac = np.zeros((n_classes, n_d * n_classes), dtype=np.float32)
+    # suit × (1 − cost) where the rules allow (kernels.multiclass.base_potentials): the
+    # period's, kept up to date as cells convert.
+    base = np.empty((n_classes, ny, nx), dtype=np.float32)
     by_rules = np.zeros((n_d, n_classes, 8), dtype=np.int64)
     names = [str(int(c)) for c in codes] if class_names is None else list(class_names)
     window = (2 * params.radius + 1) ** 2
@@ -203,6 +205,7 @@ def simulate_multiclass(
         if now is not active:
             active = now
             mk.rule_class_counts(cls, dist, rules, by_rules)
+            mk.base_potentials(cls, suit, conv, need_bits, rules, base)
         # The year's flows c → k (a transport plan with transshipment: A may give to urban
         # while B gives to A), urban first, leaning toward the pairs the roulette proposed
         # most last year.
@@ -216,10 +219,9 @@ def simulate_multiclass(
         # Only a class with flow out in the plan can give cells: the roulette skips the
         # cells of every other class.
         source = (plan.sum(axis=(0, 2)) > 0).astype(np.uint8)
-        _factors(conv, adapt, fac)
-        args = (weights, fac, need_bits, source, rules, params.seed_share)
+        args = (weights, adapt, source, rules, params.seed_share)
 
-        mk.propose_all(cls, dist, done, counts, suit, *args, key, prop, score)
+        mk.propose_all(cls, dist, done, counts, base, *args, key, prop, score)
         q = queue
         n_queued = mk.list_proposals(
             prop, bits, cls, dist, plan, row_count, slot, q.key, q.group, q.pair, q.live
@@ -253,7 +255,7 @@ def simulate_multiclass(
                 # A fresh draw per round: the cells around new conversions see new counts.
                 key_r = np.uint64(kernels.substream(key, r + 1))
                 cells = dirty[:n_dirty]
-                mk.propose_cells(cells, cls, dist, done, counts, suit, *args, key_r, prop, score)
+                mk.propose_cells(cells, cls, dist, done, counts, base, *args, key_r, prop, score)
                 q.reserve(n_queued + n_dirty)
                 n_queued = mk.requeue(
                     cells, prop, bits, cls, dist, plan, slot, q.key, q.group, q.pair, q.live,
@@ -276,7 +278,7 @@ def simulate_multiclass(
                 if not quota.any():
                     break
                 mk.forced_scores(
-                    k, cls, dist, done, counts, suit, weights, fac, need_bits, rules,
+                    k, cls, dist, done, counts, base, weights, adapt, conv, need_bits, rules,
                     params.seed_share, key, plan, prop, score,
                 )  # fmt: skip
                 eligible = np.flatnonzero(prop.reshape(-1) == k)
@@ -302,6 +304,7 @@ def simulate_multiclass(
             )
 
         all_conv = np.concatenate(converted) if converted else np.empty(0, dtype=np.int64)
+        mk.rebase_cells(all_conv, cls, suit, conv, need_bits, rules, base)
         all_former = np.concatenate(former) if former else np.empty(0, dtype=np.uint8)
         became = flat_cls[all_conv] == u
         to_urban = all_conv[became]
@@ -487,13 +490,6 @@ def _urban_short(year, need, plan, cap, u, dcodes, names) -> None:
         f"become urban (cells open to urban by class: {given or 'none'}); lower the urban "
         "demand, let more classes shrink, or relax [constraints], [[rules]] or [conversion]"
     )
-
-
-def _factors(conv: np.ndarray, adapt: np.ndarray, out: np.ndarray) -> None:
-    """``out[k, d·K + c]`` = conv[c, k] × D[d, k]: the part of OP fixed for a year."""
-    n_d, n_k = adapt.shape
-    for d in range(n_d):
-        out[:, d * n_k : (d + 1) * n_k] = conv.T * adapt[d][:, None]
 
 
 def codes_map(cls: np.ndarray, codes: np.ndarray) -> np.ndarray:
