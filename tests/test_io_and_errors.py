@@ -354,6 +354,25 @@ def test_output_path_is_a_file(tiny_grid: TinyGrid, runner: Any, tmp_path: Path)
     assert partial_dirs(tmp_path) == []
 
 
+def test_output_under_a_file_is_refused_before_the_run(
+    tiny_grid: TinyGrid, runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-o afile/out``: refused up front (the simulation never starts), naming the file."""
+    from landsim import api
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the simulation started")
+
+    monkeypatch.setattr(api, "simulate_prepared", never)
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file\n")
+    r = invoke(runner, "run", tiny_grid.scenario(), "-o", blocker / "sub" / "out")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{blocker} is a file, not a folder" in r.stderr
+    assert blocker.read_text() == "a file\n"
+    assert partial_dirs(tmp_path) == []
+
+
 def test_output_in_new_nested_folders(tiny_grid: TinyGrid, runner: Any, tmp_path: Path) -> None:
     out = tmp_path / "a" / "b" / "c"
     _run_ok(runner, tiny_grid.scenario(), out)

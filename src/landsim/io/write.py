@@ -67,6 +67,15 @@ def check_output_dir(out_dir: Path, overwrite: bool, inputs: Iterable[Path] = ()
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"output {out_dir} exists and is not a folder; choose another -o")
+    # A file where a parent folder should be: said now, not after the whole simulation
+    # when the staging folder cannot be made beside the output.
+    for parent in out_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(
+                    f"output {out_dir}: {parent} is a file, not a folder; choose another -o"
+                )
+            break
     found = existing_results(out_dir)
     if found and overwrite:
         here = out_dir.resolve()

@@ -204,7 +204,7 @@ def propose_all(
     class, the inactive cells masked to OP 0: every plane is read contiguously and the
     loops vectorise.
     Measured on Wuhan (2,931², 2.5 M active cells, 2 threads): 81 ms with the previous
-    kernel (active cells compacted, conv × D gathered per cell and class), 44 ms so.
+    kernel (active cells compacted, conv × D gathered per cell and class), 54-56 ms so.
     The same bits as ``_propose_cell``.
     """
     ny, nx = cls.shape
