@@ -144,11 +144,20 @@ def garbage(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.full(shape, 77 if np.dtype(dtype).kind == "u" else np.nan, dtype=dtype)
 
 
-def run_propose_all(pb: Problem) -> tuple[np.ndarray, np.ndarray]:
+def run_propose_all(
+    pb: Problem, plan: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """``propose_all`` (by default with every pair open in the plan): prop, score and
+    each row's listed columns."""
+    if plan is None:
+        plan = np.ones((pb.n_d, pb.n_classes, pb.n_classes), np.int64)
+    ny, nx = pb.cls.shape
     prop = garbage(pb.cls.shape, np.uint8)
     score = garbage(pb.cls.shape, np.float32)
-    mk.propose_all(*pb.roulette, prop, score)
-    return prop, score
+    row_cells = np.full((ny, nx), -5, np.int32)
+    row_count = np.full(ny, -5, np.int64)
+    mk.propose_all(*pb.roulette, plan, prop, score, row_cells, row_count)
+    return prop, score, [row_cells[i, : row_count[i]] for i in range(ny)]
 
 
 def run_propose_cells(pb: Problem, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,10 +279,30 @@ def test_base_potentials_and_rebase_match_reference(pb: Problem, data: st.DataOb
 @given(pb=problems())
 def test_propose_all_matches_reference(pb: Problem) -> None:
     """Every cell's proposal and score equal the cell-by-cell oracle bit for bit."""
-    prop, score = run_propose_all(pb)
+    prop, score, _ = run_propose_all(pb)
     ref_prop, ref_score = pb.reference()
     assert_array_equal(prop, ref_prop)
     assert_array_equal(score.view(np.uint32), ref_score.view(np.uint32))
+
+
+@settings(max_examples=300, deadline=None)
+@given(pb=problems(), plan_seed=st.integers(0, 2**32 - 1))
+def test_propose_all_keeps_only_planned_pairs_and_lists_them(pb: Problem, plan_seed: int) -> None:
+    """With a plan, a proposal c → k stands only where the plan has flow c → k in the
+    cell's district (else prop 255, score 0), and each row lists the columns of its
+    standing proposals in order."""
+    plan = random_plan(np.random.default_rng(plan_seed), pb.n_d, pb.n_classes)
+    prop, score, rows = run_propose_all(pb, plan)
+    ref_prop, ref_score = pb.reference()
+    d = pb.dist.astype(np.int64)
+    c = np.minimum(pb.cls, pb.n_classes - 1).astype(np.int64)
+    k = np.minimum(ref_prop, pb.n_classes - 1).astype(np.int64)
+    keep = (ref_prop != NONE) & (plan[d, c, k] > 0)
+    assert_array_equal(prop, np.where(keep, ref_prop, NONE))
+    want_score = np.where(keep, ref_score, np.float32(0.0))
+    assert_array_equal(score.view(np.uint32), want_score.view(np.uint32))
+    for i, listed in enumerate(rows):
+        assert listed.tolist() == np.flatnonzero(keep[i]).tolist()
 
 
 @settings(max_examples=300, deadline=None)
@@ -344,7 +373,7 @@ def test_wheel_edge_case_oracle_and_propose_all() -> None:
     """On the edge case the oracle and ``propose_all`` agree: no proposal."""
     pb, _ = wheel_edge_case()
     ref_prop, _ = pb.reference()
-    prop, _ = run_propose_all(pb)
+    prop, _, _ = run_propose_all(pb)
     assert ref_prop[0, 0] == NONE
     assert prop[0, 0] == NONE
 
@@ -352,7 +381,7 @@ def test_wheel_edge_case_oracle_and_propose_all() -> None:
 def test_propose_cells_equals_propose_all_on_wheel_edge() -> None:
     """``propose_cells`` must pick what ``propose_all`` picks on the same cell and key."""
     pb, _ = wheel_edge_case()
-    prop_all, score_all = run_propose_all(pb)
+    prop_all, score_all, _ = run_propose_all(pb)
     prop_cells, score_cells = run_propose_cells(pb, np.array([0], np.int64))
     assert prop_cells[0, 0] == prop_all[0, 0]
     assert_array_equal(score_cells.view(np.uint32), score_all.view(np.uint32))
@@ -452,7 +481,7 @@ def test_patch_seed_only_below_suitability() -> None:
     its suitability, with OP = s × (r × μ) × D in float32; where r < s it is proposed almost
     always (class 0's OP is tiny)."""
     pb = seeding_problem(0.3)
-    prop, score = run_propose_all(pb)
+    prop, score, _ = run_propose_all(pb)
     r = np.array([pb.seed_draw(p) for p in range(pb.cls.size)], np.float32).reshape(pb.cls.shape)
     s = pb.suit[1]
     seeded = prop == 1
@@ -473,7 +502,7 @@ def test_no_patch_seed_without_seed_share() -> None:
     """With patch_seed_share = 0 a class absent from the window is never proposed, by the
     roulette or as a forced OP > 0."""
     pb = seeding_problem(0.0)
-    prop, _ = run_propose_all(pb)
+    prop, _, _ = run_propose_all(pb)
     assert not np.any(prop == 1)
     absent2 = pb.counts[2] == 0
     assert not np.any((prop == 2) & absent2)
@@ -493,7 +522,7 @@ def test_conversion_matrix_forbids_and_costs() -> None:
         pb = make_problem((12, 15), n_k, 2, 2, seed=seed, key=seed)
         pb.source[:] = 1
         plan = np.ones((2, n_k, n_k), np.int64)
-        prop, _ = run_propose_all(pb)
+        prop, _, _ = run_propose_all(pb)
         c_of = pb.cls.astype(np.int64)
         land = pb.cls != NONE
         found_proposals += int((prop != NONE).sum())
@@ -699,27 +728,41 @@ def test_collect_candidates_against_sort(pl: Pool) -> None:
 
 
 def queue_of(pl: Pool, plan: np.ndarray) -> tuple[int, tuple[np.ndarray, ...], np.ndarray]:
-    """``list_proposals`` on a pool's maps: (length, (key, group, pair, live), slot)."""
+    """``list_proposals`` on a pool's maps, its proposals kept where ``plan`` has flow
+    (as ``propose_all`` keeps them), rows listed by hand: (length, (key, group, pair,
+    live), slot)."""
     ny, nx = pl.cls.shape
+    n_k = pl.quota.shape[1]
     size = max(pl.cls.size, 1)
     q = (
         np.full(size, 7, np.uint64), np.full(size, -9, np.int32), np.full(size, -9, np.int32),
         np.full(size, 9, np.uint8),
     )  # fmt: skip
     slot = np.full((ny, nx), -1, np.int64)
-    prop = pl.prop.copy()
+    keep = (pl.prop != NONE) & (
+        plan[
+            pl.dist.astype(np.int64),
+            np.minimum(pl.cls, n_k - 1).astype(np.int64),
+            np.minimum(pl.prop, n_k - 1).astype(np.int64),
+        ]
+        > 0
+    )
+    prop = np.where(keep, pl.prop, NONE).astype(np.uint8)
+    row_cells = np.full((ny, nx), -5, np.int32)
+    row_count = keep.sum(axis=1).astype(np.int64)
+    for i in range(ny):
+        row_cells[i, : row_count[i]] = np.flatnonzero(keep[i])
     n = mk.list_proposals(
-        prop, pl.score.view(np.uint32), pl.cls, pl.dist, plan, np.zeros(ny, np.int64), slot, *q
+        prop, pl.score.view(np.uint32), pl.cls, pl.dist, n_k, row_cells, row_count, slot, *q
     )
     return n, q, slot
 
 
 @settings(max_examples=150, deadline=None)
 @given(pl=pools())
-def test_list_proposals_queues_what_the_plan_takes(pl: Pool) -> None:
-    """Every proposal whose pair has planned flow is queued once, in cell order, with its
-    key (score bits complemented above the cell index), group, flat plan pair and slot;
-    the others are cleared from ``prop``."""
+def test_list_proposals_queues_the_listed_proposals(pl: Pool) -> None:
+    """Every listed proposal is queued once, in cell order, with its key (score bits
+    complemented above the cell index), group, flat plan pair and slot."""
     n_k = pl.quota.shape[1]
     n, (key, group, pair, live), slot = queue_of(pl, pl.plan)
     flat = {name: getattr(pl, name).reshape(-1) for name in ("prop", "cls", "dist")}
@@ -1085,10 +1128,10 @@ def test_roulette_thread_independent() -> None:
     plan = np.ones((2, 5, 5), np.int64)
 
     def run() -> tuple[np.ndarray, ...]:
-        pa, sa = run_propose_all(pb)
+        pa, sa, rows = run_propose_all(pb, plan)
         pc, sc = run_propose_cells(pb, cells)
         pf, sf = run_forced(pb, 3, plan)
-        return pa, sa.view(np.uint32), pc, sc.view(np.uint32), pf, sf.view(np.uint32)
+        return pa, sa.view(np.uint32), *rows, pc, sc.view(np.uint32), pf, sf.view(np.uint32)
 
     assert_all_equal(on_each_thread_count(run))
 

@@ -194,32 +194,47 @@ def _propose_cell(
 
 @jit_parallel
 def propose_all(
-    cls, dist, done, counts, base, weights, adapt, source, cell_rules, seed_share, key,
-    prop, score,
+    cls, dist, done, counts, base, weights, adapt, source, cell_rules, seed_share, key, plan,
+    prop, score, row_cells, row_count,
 ):  # fmt: skip
-    """The roulette for every cell: ``prop`` (class index or 255) and ``score`` (its OP).
+    """The roulette for every cell: ``prop`` (class index or 255) and ``score`` (its OP),
+    keeping only the proposals c → k that the year's ``plan`` has flow for (no other can
+    be accepted this year); ``row_cells[i, :row_count[i]]`` lists the columns of row i's
+    kept proposals, in order, for ``list_proposals``.
 
     Only cells of a ``source`` class (one with a surplus somewhere this year, so one
     that may give cells) draw. Row by row in straight loops over the whole row, class by
     class, the inactive cells masked to OP 0: every plane is read contiguously and the
-    loops vectorise.
-    Measured on Wuhan (2,931², 2.5 M active cells, 2 threads): 81 ms with the previous
-    kernel (active cells compacted, conv × D gathered per cell and class), 54-56 ms so.
-    The same bits as ``_propose_cell``.
+    loops vectorise. The plan check and the row lists are made without a branch per cell:
+    as a separate pass over the grid (a branch per proposal, mispredicted) it cost 12 ms a
+    year on Wuhan.
+    Measured on Wuhan (2,931², 2.5 M active cells, 2 threads): 81 ms with the kernel
+    before last (active cells compacted, conv × D gathered per cell and class), 54-56 ms
+    with full-row loops. The same bits as ``_propose_cell``.
     """
     ny, nx = cls.shape
     n_classes = base.shape[0]
     mu = np.float32(seed_share)
+    # open_pair[d, c, k]: plan has flow c → k in d; index n_classes stands for NONE (no
+    # class, no pick), never open, so the last loop needs no branch.
+    n_d = plan.shape[0]
+    open_pair = np.zeros((n_d, n_classes + 1, n_classes + 1), dtype=np.uint8)
+    for d in range(n_d):
+        for c in range(n_classes):
+            for k in range(n_classes):
+                open_pair[d, c, k] = plan[d, c, k] > 0 and c != k
     for i in prange(ny):
         act = np.empty(nx, dtype=np.bool_)
         n_act = 0
         for j in range(nx):
-            prop[i, j] = NONE
-            score[i, j] = 0.0
             a = _active(cls[i, j], source, done[i, j], cell_rules[i, j])
             act[j] = a
             n_act += a
         if n_act == 0:
+            for j in range(nx):
+                prop[i, j] = NONE
+                score[i, j] = 0.0
+            row_count[i] = 0
             continue
         # Runs of one district along the row: [run_end[q - 1], run_end[q]) is in run_d[q].
         run_end = np.empty(nx, dtype=np.intp)
@@ -235,12 +250,14 @@ def propose_all(
             run_d[n_runs] = d
             n_runs += 1
             j = e
-        r = np.empty(nx, dtype=np.float32)
-        u = np.empty(nx, dtype=np.float32)
+        # Draws for the active cells only: the hashes cost more than a branch here.
+        r = np.zeros(nx, dtype=np.float32)
+        u = np.zeros(nx, dtype=np.float32)
         for j in range(nx):
-            p = i * nx + j
-            r[j] = np.float32(uniform(key, 2 * p + 1))
-            u[j] = np.float32(uniform(key, 2 * p))
+            if act[j]:
+                p = i * nx + j
+                r[j] = np.float32(uniform(key, 2 * p + 1))
+                u[j] = np.float32(uniform(key, 2 * p))
         ops = np.empty((n_classes, nx), dtype=np.float32)
         total = np.zeros(nx, dtype=np.float32)
         d_row = np.empty(nx, dtype=np.float32)
@@ -269,18 +286,22 @@ def propose_all(
         for j in range(nx):
             u[j] *= total[j]
         acc = np.zeros(nx, dtype=np.float32)
-        pick = np.full(nx, NONE, dtype=np.uint8)
+        pick = np.full(nx, n_classes, dtype=np.uint8)
         for k in range(n_classes):
             row = ops[k]
             for j in range(nx):
                 acc[j] += row[j]
-                hit = (row[j] > 0) & (acc[j] >= u[j]) & (pick[j] == NONE)
+                hit = (row[j] > 0) & (acc[j] >= u[j]) & (pick[j] == n_classes)
                 pick[j] = k if hit else pick[j]
+        m = 0
         for j in range(nx):
             k = pick[j]
-            if total[j] > 0 and k != NONE and k != cls[i, j]:
-                prop[i, j] = k
-                score[i, j] = ops[k, j]
+            ok = (total[j] > 0) & (open_pair[dist[i, j], min(cls[i, j], n_classes), k] != 0)
+            prop[i, j] = k if ok else NONE
+            score[i, j] = ops[min(k, n_classes - 1), j] if ok else np.float32(0.0)
+            row_cells[i, m] = j
+            m += ok
+        row_count[i] = m
 
 
 @jit_parallel
@@ -353,51 +374,36 @@ def _key_bin(key):
 
 @jit_parallel
 def list_proposals(
-    prop, score_bits, cls, dist, plan, row_count, slot, qkey, qgroup, qpair, qlive
-) -> int:
-    """Queue the proposals worth keeping after the roulette; returns how many.
+    prop, score_bits, cls, dist, n_classes, row_cells, row_count, slot, qkey, qgroup, qpair,
+    qlive,
+) -> int:  # fmt: skip
+    """Queue the proposals ``propose_all`` kept (``row_cells[i, :row_count[i]]``: the
+    columns of row i's); returns how many.
 
-    Those whose pair c → k has flow left in the year's ``plan``: no other can be
-    accepted this year, so the others are cleared from ``prop``. Entry t of the queue
-    holds the proposal's sort key (``qkey``: score descending, then cell index), its
-    (district, class) group d·K + k (``qgroup``), its pair (d·K + c)·K + k in the flat
-    ``plan`` (``qpair``) and whether it still stands (``qlive``); ``slot[cell]`` is its
-    entry. The queue is
-    what ``collect_queued`` reads each round: compact arrays in a straight pass, where
-    reading each proposal's state off the grid cost a cache miss per array per cell.
-    Two parallel passes (count per row, then fill from the rows' offsets), so the
-    order is the cells' index order for any thread count.
+    Entry t of the queue holds the proposal's sort key (``qkey``: score descending, then
+    cell index), its (district, class) group d·K + k (``qgroup``), its pair
+    (d·K + c)·K + k in the flat ``plan`` (``qpair``) and whether it still stands
+    (``qlive``); ``slot[cell]`` is its entry. The queue is what ``collect_queued`` reads
+    each round: compact arrays in a straight pass, where reading each proposal's state
+    off the grid cost a cache miss per array per cell. Rows are filled in parallel from
+    their offsets, so the order is the cells' index order for any thread count.
     """
     ny, nx = prop.shape
-    n_classes = plan.shape[1]
-    for i in prange(ny):
-        n = 0
-        for j in range(nx):
-            k = prop[i, j]
-            if k == NONE:
-                continue
-            if plan[dist[i, j], cls[i, j], k] > 0:
-                n += 1
-            else:
-                prop[i, j] = NONE
-        row_count[i] = n
     offsets = np.zeros(ny + 1, dtype=np.int64)
     for i in range(ny):
         offsets[i + 1] = offsets[i] + row_count[i]
     for i in prange(ny):
         t = offsets[i]
-        if offsets[i + 1] == t:
-            continue
-        for j in range(nx):
+        for q in range(row_count[i]):
+            j = row_cells[i, q]
             k = prop[i, j]
-            if k != NONE:
-                qkey[t] = _queue_key(score_bits[i, j], i * nx + j)
-                d = dist[i, j]
-                qgroup[t] = d * n_classes + k
-                qpair[t] = (d * n_classes + cls[i, j]) * n_classes + k
-                qlive[t] = 1
-                slot[i, j] = t
-                t += 1
+            qkey[t] = _queue_key(score_bits[i, j], i * nx + j)
+            d = dist[i, j]
+            qgroup[t] = d * n_classes + k
+            qpair[t] = (d * n_classes + cls[i, j]) * n_classes + k
+            qlive[t] = 1
+            slot[i, j] = t
+            t += 1
     return offsets[ny]
 
 

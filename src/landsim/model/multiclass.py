@@ -154,6 +154,9 @@ def simulate_multiclass(
     hist = np.zeros((n_d * n_classes, mk.HIST_BINS), dtype=np.int64)
     cand_buf = np.empty(ny * nx, dtype=np.int64)
     row_count = np.zeros(ny, dtype=np.int64)
+    # The columns of each row's proposals, from propose_all to list_proposals: in the
+    # first half of cand_buf, which is not in use then (a grid of int32 less to hold).
+    row_cells = cand_buf.view(np.int32)[: ny * nx].reshape(ny, nx)
     # The proposal queue (kernels.multiclass.list_proposals): its entries' sort keys
     # carry the cell index in 32 bits.
     if ny * nx >= 1 << 32:
@@ -221,11 +224,14 @@ def simulate_multiclass(
         source = (plan.sum(axis=(0, 2)) > 0).astype(np.uint8)
         args = (weights, adapt, source, rules, params.seed_share)
 
-        mk.propose_all(cls, dist, done, counts, base, *args, key, prop, score)
+        mk.propose_all(
+            cls, dist, done, counts, base, *args, key, plan, prop, score, row_cells, row_count
+        )  # fmt: skip
         q = queue
         n_queued = mk.list_proposals(
-            prop, bits, cls, dist, plan, row_count, slot, q.key, q.group, q.pair, q.live
-        )
+            prop, bits, cls, dist, n_classes, row_cells, row_count, slot, q.key, q.group,
+            q.pair, q.live,
+        )  # fmt: skip
         # Next year's plan leans on this year's proposals, by (district, c → k).
         proposed = np.bincount(q.pair[:n_queued], minlength=n_d * n_classes * n_classes).reshape(
             n_d, n_classes, n_classes
