@@ -170,8 +170,9 @@ def simulate_multiclass(
     names = [str(int(c)) for c in codes] if class_names is None else list(class_names)
     window = (2 * params.radius + 1) ** 2
 
-    held = np.zeros((n_d, n_classes), dtype=np.int64)
-    np.add.at(held, (dist[valid].astype(np.int64), cls[valid].astype(np.int64)), 1)
+    pairs = dist[valid].astype(np.int64) * n_classes + cls[valid]
+    held = np.bincount(pairs, minlength=n_d * n_classes).reshape(n_d, n_classes)
+    del pairs
     if not np.array_equal(held, demand.cells[0]):
         raise ValueError("the demand's first year does not match the start map's counts")
     adapt = np.ones((n_d, n_classes), dtype=np.float32)
