@@ -19,7 +19,8 @@ from the window (n_k = 0) a draw r < base_k lets the cell seed a new patch with
 too). Everything is float32, left to right. The current class competes with its own
 Ω_c and adaptive coefficient D_c (FLUS's inertia; no conversion cost). A roulette
 wheel over the OP_k picks the cell's candidate class; picking its own class (or nothing)
-leaves no proposal. ``score`` is the winner's OP, by which ``collect_candidates`` and
+leaves no proposal, and ``propose_all`` keeps only the pairs c → k the year's plan has
+flow for. ``score`` is the winner's OP, by which ``collect_candidates`` and
 ``accept_candidates`` rank proposals when a class has more of them than it needs.
 
 Draws are counter-based (``random.uniform(key, 2·cell)`` for the wheel and
@@ -293,10 +294,11 @@ def propose_all(
                 acc[j] += row[j]
                 hit = (row[j] > 0) & (acc[j] >= u[j]) & (pick[j] == n_classes)
                 pick[j] = k if hit else pick[j]
+        # A pick (< n_classes) has OP > 0, so its total is > 0 too.
         m = 0
         for j in range(nx):
             k = pick[j]
-            ok = (total[j] > 0) & (open_pair[dist[i, j], min(cls[i, j], n_classes), k] != 0)
+            ok = open_pair[dist[i, j], min(cls[i, j], n_classes), k] != 0
             prop[i, j] = k if ok else NONE
             score[i, j] = ops[min(k, n_classes - 1), j] if ok else np.float32(0.0)
             row_cells[i, m] = j
